@@ -1,0 +1,16 @@
+//! The helper that coreos-cluster's units run, and the command people use.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = coreos_cluster::cli::Cli::parse();
+    match cli.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("coreos-cluster: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

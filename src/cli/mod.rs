@@ -1,0 +1,49 @@
+//! Command-line interface: argument parsing and dispatch, one module per subcommand.
+
+mod check;
+mod vm;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::paths::Root;
+
+/// Run a local cluster of network-booted CoreOS-family VMs in QEMU, the systemd way.
+///
+/// Start a 3-node cluster with `systemctl start coreos-cluster@3`, keep it across
+/// reboots with `systemctl enable coreos-cluster@3`. The configuration is
+/// /etc/coreos-cluster/cluster.toml plus drop-ins in cluster.toml.d/ (see cluster.toml(5)).
+#[derive(Debug, Parser)]
+#[command(name = "coreos-cluster", version, max_term_width = 80)]
+pub struct Cli {
+    /// Treat DIR as the root directory for every file read or written.
+    #[arg(long, value_name = "DIR", default_value = "/", global = true)]
+    root: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Check(check::Check),
+    VmStarted(vm::VmStarted),
+    VmStop(vm::VmStop),
+}
+
+impl Cli {
+    pub fn run(self) -> anyhow::Result<()> {
+        let root = Root::new(self.root);
+        match self.command {
+            Command::Check(cmd) => cmd.run(&root),
+            Command::VmStarted(cmd) => cmd.run(),
+            Command::VmStop(cmd) => cmd.run(),
+        }
+    }
+
+    /// The clap command, for man pages and completions.
+    pub fn command() -> clap::Command {
+        <Self as clap::CommandFactory>::command()
+    }
+}

@@ -1,0 +1,88 @@
+//! The helpers `coreos-vm@.service` runs around QEMU.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::qmp::Qmp;
+
+/// Wait until a just-started QEMU answers on its QMP socket (ExecStartPost=).
+///
+/// QEMU can die right after it was started (a tap it may not open, a bad
+/// argument); waiting for its QMP greeting makes the start job fail honestly.
+#[derive(Debug, Args)]
+pub struct VmStarted {
+    /// The VM's QMP socket.
+    qmp_socket: PathBuf,
+
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+}
+
+impl VmStarted {
+    pub fn run(self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(self.timeout);
+        loop {
+            match Qmp::connect(&self.qmp_socket, Duration::from_secs(5)) {
+                Ok(_) => return Ok(()),
+                Err(err) if Instant::now() >= deadline => {
+                    return Err(err).with_context(|| {
+                        format!("QEMU did not answer on QMP within {} s", self.timeout)
+                    })
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}
+
+/// Power a VM off through ACPI and wait for QEMU to exit (ExecStop=).
+///
+/// Sends the ACPI power button over QMP and waits up to the grace period for
+/// QEMU to exit. A guest that ignores it is left to systemd, which sends
+/// SIGTERM (then SIGKILL) when this returns.
+#[derive(Debug, Args)]
+pub struct VmStop {
+    /// The VM's QMP socket.
+    qmp_socket: PathBuf,
+
+    /// Grace period for the guest to power off, in seconds.
+    #[arg(
+        long,
+        env = "COREOS_VM_POWERDOWN_TIMEOUT_SEC",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    timeout: u64,
+}
+
+impl VmStop {
+    pub fn run(self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(self.timeout);
+        let mut qmp = match Qmp::connect(&self.qmp_socket, Duration::from_secs(5)) {
+            Ok(qmp) => qmp,
+            Err(err) => {
+                // Nothing to power off gracefully; systemd ends whatever is left.
+                eprintln!("no ACPI powerdown: {err:#}");
+                return Ok(());
+            }
+        };
+        qmp.execute("system_powerdown")?;
+        if qmp.wait_for_exit(deadline)? {
+            eprintln!(
+                "guest powered off after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        } else {
+            eprintln!(
+                "guest ignored ACPI powerdown for {} s; leaving QEMU to systemd's SIGTERM",
+                self.timeout
+            );
+        }
+        Ok(())
+    }
+}
