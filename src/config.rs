@@ -249,7 +249,12 @@ pub fn parse(sources: &Sources, file: usize) -> Result<RawConfig, ConfigError> {
         let offset = err.span().map_or(0, |s| s.start);
         ConfigError {
             location: sources.locate(file, offset),
-            message: err.message().trim_end().to_string(),
+            // serde names Rust types; say what a TOML author writes instead.
+            message: err
+                .message()
+                .trim_end()
+                .replace("expected i64", "expected an integer")
+                .replace("expected a boolean", "expected true or false"),
         }
     })
 }

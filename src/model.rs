@@ -263,10 +263,18 @@ impl Checker<'_> {
         }
     }
 
-    fn error_without_value(&self, key: &str, message: impl fmt::Display) -> ConfigError {
-        let location = match self.sources.files.last() {
-            Some(last) => last.path.display().to_string(),
-            None => BUILT_IN.to_string(),
+    /// An error about a missing or defaulted key, placed at the related
+    /// value that made it matter (or at the last file read).
+    fn error_near<T>(
+        &self,
+        anchor: Option<&Located<T>>,
+        key: &str,
+        message: impl fmt::Display,
+    ) -> ConfigError {
+        let location = match (anchor, self.sources.files.last()) {
+            (Some(anchor), _) => anchor.at(self.sources),
+            (None, Some(last)) => last.path.display().to_string(),
+            (None, None) => BUILT_IN.to_string(),
         };
         ConfigError {
             location,
@@ -436,7 +444,8 @@ impl Checker<'_> {
                 only_for(&r.dir, "image.dir", "flatcar\" or \"coreos")?;
                 let required = |value: &Option<Located<String>>, key: &str| match value {
                     Some(_) => self.path(value, key, ""),
-                    None => Err(self.error_without_value(
+                    None => Err(self.error_near(
+                        r.source.as_ref(),
                         key,
                         "required when image.source = \"files\" (an absolute path)",
                     )),
@@ -600,7 +609,7 @@ impl Checker<'_> {
                 );
                 return Err(match &r.subnet {
                     Some(v) => self.error(v, "network.subnet", why),
-                    None => self.error_without_value("network.subnet", why),
+                    None => self.error_near(raw.cluster.max_nodes.as_ref(), "network.subnet", why),
                 });
             }
             NetworkMode::Isolated {
@@ -615,7 +624,8 @@ impl Checker<'_> {
             let uplink = match &r.uplink {
                 Some(v) => self.interface(v, "network.uplink")?,
                 None => {
-                    return Err(self.error_without_value(
+                    return Err(self.error_near(
+                        r.mode.as_ref(),
                         "network.uplink",
                         "required when network.mode = \"bridged\" (the NIC the bridge enslaves, \
                          e.g. \"eth0\")",
@@ -641,7 +651,8 @@ impl Checker<'_> {
             Some(mode) => mode,
             None if isolated => "static",
             None => {
-                return Err(self.error_without_value(
+                return Err(self.error_near(
+                    raw.network.mode.as_ref(),
                     "discovery.mode",
                     "required when network.mode = \"bridged\" (node addresses are not known in \
                      advance): \"etcd\" or \"public\"",
@@ -669,7 +680,8 @@ impl Checker<'_> {
                 base_url: url.unwrap_or_else(|| PUBLIC_DISCOVERY_DEFAULT.to_string()),
             }),
             (_, Some(url)) => Ok(Discovery::Etcd { url }),
-            (_, None) => Err(self.error_without_value(
+            (_, None) => Err(self.error_near(
+                r.mode.as_ref(),
                 "discovery.url",
                 "required when discovery.mode = \"etcd\" (the etcd v2 keys endpoint, \
                  e.g. \"http://10.77.0.1:2379\")",
