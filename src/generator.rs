@@ -14,6 +14,9 @@ pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
 pub const CONFIG_UNIT: &str = "coreos-cluster-config.service";
 /// Drop-in file name used for every unit we extend.
 const DROPIN: &str = "50-coreos-cluster.conf";
+/// Per-node drop-ins need their own name: a file named like the template's
+/// would replace it for that instance instead of adding to it.
+const NODE_DROPIN: &str = "60-coreos-cluster-node.conf";
 /// Seconds the stop timeout leaves beyond the ACPI grace period.
 const STOP_MARGIN_SEC: u32 = 15;
 
@@ -110,7 +113,7 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<GeneratedFile> {
     for (&node, settings) in &model.nodes {
         let instance = node.instance();
         files.push(text(
-            dropin(&format!("coreos-vm@{instance}.service")),
+            Path::new(&format!("coreos-vm@{instance}.service.d")).join(NODE_DROPIN),
             VmNodeDropIn {
                 header: &header,
                 node,

@@ -1,0 +1,129 @@
+# A throwaway machine for tests: a real systemd as PID 1 in its own PID,
+# mount, network, UTS, IPC and cgroup namespaces, on an overlay of the
+# host's / (writes go to a tmpfs). Source this file from a test script that
+# already runs in a private mount namespace (see `testbed_reexec_private`).
+#
+#   testbed_make_root          overlay root in $TESTBED_ROOT, project installed
+#   testbed_boot [TARGET]      boot systemd there; sets TESTBED_LEADER
+#   tb CMD...                  run CMD inside the test bed
+#   testbed_shutdown           power it off, wait, clean up
+#
+# Never boots on the host's real /, never touches the host's interfaces.
+
+TESTBED_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TESTBED_BIN=${TESTBED_BIN:-$TESTBED_TOP/target/debug}
+
+# Re-runs the calling script in a private mount namespace, once.
+testbed_reexec_private() {
+    if [ -z "${TESTBED_PRIVATE:-}" ]; then
+        export TESTBED_PRIVATE=1
+        exec unshare --mount --propagation private -- "$@"
+    fi
+}
+
+log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
+fail() { log "FAIL: $*"; exit 1; }
+
+testbed_make_root() {
+    TESTBED_WORK=$(mktemp -d /tmp/coreos-cluster-testbed.XXXXXX)
+    mount -t tmpfs -o mode=755 tmpfs "$TESTBED_WORK"
+    mkdir "$TESTBED_WORK/upper" "$TESTBED_WORK/work" "$TESTBED_WORK/root"
+    mount -t overlay overlay \
+        -o "lowerdir=/,upperdir=$TESTBED_WORK/upper,workdir=$TESTBED_WORK/work" \
+        "$TESTBED_WORK/root"
+    TESTBED_ROOT=$TESTBED_WORK/root
+    local r=$TESTBED_ROOT
+
+    "$TESTBED_TOP/packaging/install.sh" "$r" "$TESTBED_BIN"
+    # Arch's layout where Debian's differs: binaries in /usr/bin, and
+    # tftp-hpa's unit named tftpd.service (the product is not bent to Debian).
+    local tool
+    for tool in nginx in.tftpd; do
+        if [ -x "$r/usr/sbin/$tool" ] && [ ! -e "$r/usr/bin/$tool" ]; then
+            ln -s "/usr/sbin/$tool" "$r/usr/bin/$tool"
+        fi
+    done
+    install -Dm644 "$TESTBED_TOP/tests/testbed/tftpd.service" "$r/usr/lib/systemd/system/tftpd.service"
+    install -Dm644 /dev/null "$r/etc/conf.d/tftpd"
+    # A fresh machine: no host configuration leaks in.
+    rm -rf "$r/etc/coreos-cluster" "$r/etc/systemd/network"
+    : > "$r/etc/machine-id"
+    # Units of the host that have no business in a test bed.
+    local unit
+    for unit in console-getty.service getty.target systemd-networkd-wait-online.service \
+        systemd-timesyncd.service systemd-resolved.service; do
+        ln -sf /dev/null "$r/etc/systemd/system/$unit"
+    done
+}
+
+# Boots systemd as PID 1 of new namespaces on $TESTBED_ROOT.
+testbed_boot() {
+    local target=${1:-basic.target}
+    TESTBED_CGROUP=/sys/fs/cgroup/unified/coreos-cluster-testbed-$$
+    [ -d /sys/fs/cgroup/unified ] || TESTBED_CGROUP=/sys/fs/cgroup/coreos-cluster-testbed-$$
+    mkdir -p "$TESTBED_CGROUP"
+    TESTBED_CONSOLE=$TESTBED_WORK/console.log
+    # The unshare process joins the fresh cgroup, which becomes the testbed's root.
+    (
+        echo $BASHPID > "$TESTBED_CGROUP/cgroup.procs"
+        exec unshare --pid --fork --kill-child --mount --uts --ipc --net --cgroup \
+            -- "$TESTBED_TOP/tests/lib/testbed-init.sh" "$TESTBED_ROOT" "$target"
+    ) > "$TESTBED_CONSOLE" 2>&1 &
+    TESTBED_UNSHARE=$!
+    local i
+    for i in $(seq 100); do
+        TESTBED_LEADER=$(cat "/proc/$TESTBED_UNSHARE/task/$TESTBED_UNSHARE/children" 2>/dev/null | awk '{print $1}')
+        [ -n "$TESTBED_LEADER" ] && break
+        sleep 0.05
+    done
+    [ -n "$TESTBED_LEADER" ] || fail "test bed did not start: $(cat "$TESTBED_CONSOLE")"
+    local state=""
+    for i in $(seq 300); do
+        state=$(tb systemctl is-system-running 2>/dev/null) || true
+        case $state in running|degraded) break ;; esac
+        sleep 0.1
+    done
+    case $state in
+        running|degraded) log "test bed up (systemd PID $TESTBED_LEADER on the host, $state)" ;;
+        *) cat "$TESTBED_CONSOLE" >&2; fail "test bed did not boot (state: ${state:-none})" ;;
+    esac
+}
+
+# Runs a command inside the test bed.
+tb() {
+    nsenter -t "$TESTBED_LEADER" -a -- "$@"
+}
+
+# D-Bus address of the test bed's system bus, for clients on the host.
+testbed_bus() {
+    echo "unix:path=/proc/$TESTBED_LEADER/root/run/dbus/system_bus_socket"
+}
+
+testbed_shutdown() {
+    if [ -n "${TESTBED_UNSHARE:-}" ] && kill -0 "$TESTBED_UNSHARE" 2>/dev/null; then
+        # SIGRTMIN+4 asks systemd for poweroff; in a container it then exits.
+        kill -s RTMIN+4 "$TESTBED_LEADER" 2>/dev/null || true
+        local i
+        for i in $(seq 100); do
+            kill -0 "$TESTBED_UNSHARE" 2>/dev/null || break
+            sleep 0.1
+        done
+        # Still there: end it (kills the whole PID namespace).
+        kill -KILL "$TESTBED_LEADER" 2>/dev/null || true
+        wait "$TESTBED_UNSHARE" 2>/dev/null || true
+    fi
+    TESTBED_UNSHARE=
+    if [ -n "${TESTBED_CGROUP:-}" ]; then
+        # Children first; retry while the kernel finishes tearing down.
+        for i in $(seq 50); do
+            find "$TESTBED_CGROUP" -depth -type d -exec rmdir {} + 2>/dev/null || true
+            [ -d "$TESTBED_CGROUP" ] || break
+            sleep 0.1
+        done
+    fi
+    if [ -n "${TESTBED_WORK:-}" ]; then
+        umount -R "$TESTBED_WORK" 2>/dev/null || umount -l "$TESTBED_WORK" 2>/dev/null || true
+        rmdir "$TESTBED_WORK" 2>/dev/null || true
+        TESTBED_WORK=
+    fi
+}
