@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use askama::Template;
 
 use crate::config::Sources;
-use crate::model::{BootMethod, Model, NetworkMode, NodeIndex, NodeOverride, Serial};
+use crate::model::{Accelerator, BootMethod, Model, NetworkMode, NodeIndex, NodeOverride, Serial};
 use crate::unit_syntax::{environment, escape_specifiers, exec_arg};
 
 /// Where the shipped static units are installed; generated links point here.
@@ -62,6 +62,8 @@ struct ClusterDropIn<'a> {
 struct HttpDropIn<'a> {
     header: &'a str,
     wait_online: &'a str,
+    /// The subnet allowed to connect; None (anyone) in bridged mode.
+    clients: Option<String>,
 }
 
 #[derive(Template)]
@@ -130,6 +132,10 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<GeneratedFile> {
         HttpDropIn {
             header: &header,
             wait_online: &wait_online,
+            clients: match &model.network.mode {
+                NetworkMode::Isolated { subnet, .. } => Some(subnet.to_string()),
+                NetworkMode::Bridged { .. } => None,
+            },
         }
         .render(),
     ));
@@ -192,7 +198,12 @@ fn vm_environment(model: &Model) -> Vec<String> {
     let accel_args: Vec<String> = vm
         .accelerators
         .iter()
-        .map(|a| format!("-accel {}", a.name()))
+        .map(|a| match a {
+            // A TCG code buffer that is never writable and executable at once,
+            // so the unit can keep MemoryDenyWriteExecute=yes.
+            Accelerator::Tcg => "-accel tcg,split-wx=on".to_string(),
+            Accelerator::Kvm => "-accel kvm".to_string(),
+        })
         .collect();
     let serial = match vm.serial {
         Serial::Journal => "stdio".to_string(),

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch, one module per subcommand.
 
 mod check;
+mod docs;
 mod vm;
 
 use std::path::PathBuf;
@@ -30,6 +31,9 @@ enum Command {
     Check(check::Check),
     VmStarted(vm::VmStarted),
     VmStop(vm::VmStop),
+    Completions(docs::Completions),
+    #[command(hide = true)]
+    ManPage(docs::ManPage),
 }
 
 impl Cli {
@@ -39,6 +43,8 @@ impl Cli {
             Command::Check(cmd) => cmd.run(&root),
             Command::VmStarted(cmd) => cmd.run(),
             Command::VmStop(cmd) => cmd.run(),
+            Command::Completions(cmd) => cmd.run(),
+            Command::ManPage(cmd) => cmd.run(),
         }
     }
 
