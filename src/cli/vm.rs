@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::qmp::Qmp;
@@ -20,12 +20,21 @@ pub struct VmStarted {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     timeout: u64,
+
+    /// QEMU's PID; stop waiting as soon as it is gone (systemd sets $MAINPID).
+    #[arg(long, env = "MAINPID", value_name = "PID")]
+    main_pid: Option<i32>,
 }
 
 impl VmStarted {
     pub fn run(self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(self.timeout);
         loop {
+            if let Some(pid) = self.main_pid {
+                if !process_exists(pid) {
+                    bail!("QEMU (PID {pid}) exited while starting; its own message is above");
+                }
+            }
             match Qmp::connect(&self.qmp_socket, Duration::from_secs(5)) {
                 Ok(_) => return Ok(()),
                 Err(err) if Instant::now() >= deadline => {
@@ -85,4 +94,13 @@ impl VmStop {
         }
         Ok(())
     }
+}
+
+/// Whether a process exists (signal 0 checks without sending anything).
+fn process_exists(pid: i32) -> bool {
+    use nix::errno::Errno;
+    use nix::sys::signal::kill;
+    use nix::unistd::Pid;
+    // EPERM: it exists but is not ours.
+    matches!(kill(Pid::from_raw(pid), None), Ok(()) | Err(Errno::EPERM))
 }
