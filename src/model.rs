@@ -344,13 +344,17 @@ impl Checker<'_> {
             .map_or(DEFAULT_MAX_NODES, |n| n as u8);
         let start_at_boot = self.start_at_boot(raw, max_nodes)?;
         let mac_prefix = match &raw.cluster.mac_prefix {
-            Some(v) => parse_mac_prefix(&v.value).map_err(|why| {
-                self.error(v, "cluster.mac-prefix", why)
-            })?,
+            Some(v) => parse_mac_prefix(&v.value)
+                .map_err(|why| self.error(v, "cluster.mac-prefix", why))?,
             None => DEFAULT_MAC_PREFIX.to_string(),
         };
         let stagger_sec = self
-            .int(&raw.cluster.stagger_sec, "cluster.stagger-sec", 0..=600, " s")?
+            .int(
+                &raw.cluster.stagger_sec,
+                "cluster.stagger-sec",
+                0..=600,
+                " s",
+            )?
             .unwrap_or(1);
 
         let image = self.image(raw)?;
@@ -418,7 +422,11 @@ impl Checker<'_> {
                 only_for(&r.kernel, "image.kernel", "files")?;
                 only_for(&r.initrd, "image.initrd", "files")?;
                 let channel = self
-                    .choice(&r.channel, "image.channel", &["stable", "beta", "alpha", "lts"])?
+                    .choice(
+                        &r.channel,
+                        "image.channel",
+                        &["stable", "beta", "alpha", "lts"],
+                    )?
                     .unwrap_or("stable")
                     .to_string();
                 let dir = dir.join(format!("flatcar-{channel}"));
@@ -493,7 +501,10 @@ impl Checker<'_> {
         let Some(v) = value else { return Ok(None) };
         for arg in &v.value {
             // They reach QEMU through systemd's word splitting of `$VAR`.
-            if arg.is_empty() || arg.chars().any(|c| c.is_whitespace() || "\"'\\".contains(c))
+            if arg.is_empty()
+                || arg
+                    .chars()
+                    .any(|c| c.is_whitespace() || "\"'\\".contains(c))
             {
                 return Err(self.error(
                     v,
@@ -511,8 +522,9 @@ impl Checker<'_> {
     fn vm(&self, raw: &RawConfig, source: &ImageSource) -> Result<VmSettings, ConfigError> {
         let r = &raw.vm;
         let accelerators = match &r.accelerator {
-            Some(v) => parse_accelerators(&v.value)
-                .map_err(|why| self.error(v, "vm.accelerator", why))?,
+            Some(v) => {
+                parse_accelerators(&v.value).map_err(|why| self.error(v, "vm.accelerator", why))?
+            }
             None => vec![Accelerator::Kvm, Accelerator::Tcg],
         };
         let serial = match self.choice(&r.serial, "vm.serial", &["journal", "socket"])? {
@@ -525,10 +537,17 @@ impl Checker<'_> {
                 .unwrap_or_else(|| source.default_memory_mib()),
             cores: self.int(&r.cores, "vm.cores", 1..=255, "")?.unwrap_or(1),
             accelerators,
-            extra_args: self.extra_args(&r.extra_args, "vm.extra-args")?.unwrap_or_default(),
+            extra_args: self
+                .extra_args(&r.extra_args, "vm.extra-args")?
+                .unwrap_or_default(),
             serial,
             powerdown_timeout_sec: self
-                .int(&r.powerdown_timeout_sec, "vm.powerdown-timeout-sec", 1..=3600, " s")?
+                .int(
+                    &r.powerdown_timeout_sec,
+                    "vm.powerdown-timeout-sec",
+                    1..=3600,
+                    " s",
+                )?
                 .unwrap_or(30),
         })
     }
@@ -619,23 +638,26 @@ impl Checker<'_> {
         } else {
             only_for(r.subnet.as_ref(), "network.subnet", "isolated")?;
             if let Some(v) = &r.nat {
-                return Err(self.error(v, "network.nat", "only used with network.mode = \"isolated\""));
+                return Err(self.error(
+                    v,
+                    "network.nat",
+                    "only used with network.mode = \"isolated\"",
+                ));
             }
-            let uplink = match &r.uplink {
-                Some(v) => self.interface(v, "network.uplink")?,
-                None => {
-                    return Err(self.error_near(
+            let uplink =
+                match &r.uplink {
+                    Some(v) => self.interface(v, "network.uplink")?,
+                    None => return Err(self.error_near(
                         r.mode.as_ref(),
                         "network.uplink",
                         "required when network.mode = \"bridged\" (the NIC the bridge enslaves, \
                          e.g. \"eth0\")",
-                    ))
-                }
-            };
+                    )),
+                };
             let bridge_mac = match &r.bridge_mac {
-                Some(v) => Some(parse_mac(&v.value).map_err(|why| {
-                    self.error(v, "network.bridge-mac", why)
-                })?),
+                Some(v) => Some(
+                    parse_mac(&v.value).map_err(|why| self.error(v, "network.bridge-mac", why))?,
+                ),
                 None => None,
             };
             NetworkMode::Bridged { uplink, bridge_mac }
@@ -647,20 +669,21 @@ impl Checker<'_> {
         let r = &raw.discovery;
         let isolated = matches!(network.mode, NetworkMode::Isolated { .. });
         let mode = self.choice(&r.mode, "discovery.mode", &["static", "public", "etcd"])?;
-        let mode = match mode {
-            Some(mode) => mode,
-            None if isolated => "static",
-            None => {
-                return Err(self.error_near(
+        let mode =
+            match mode {
+                Some(mode) => mode,
+                None if isolated => "static",
+                None => return Err(self.error_near(
                     raw.network.mode.as_ref(),
                     "discovery.mode",
                     "required when network.mode = \"bridged\" (node addresses are not known in \
                      advance): \"etcd\" or \"public\"",
-                ))
-            }
-        };
+                )),
+            };
         let url = match &r.url {
-            Some(v) => Some(check_url(&v.value).map_err(|why| self.error(v, "discovery.url", why))?),
+            Some(v) => {
+                Some(check_url(&v.value).map_err(|why| self.error(v, "discovery.url", why))?)
+            }
             None => None,
         };
         match (mode, url) {
@@ -671,7 +694,9 @@ impl Checker<'_> {
                 "not used with discovery.mode = \"static\"",
             )),
             ("static", None) => Err(self.error(
-                r.mode.as_ref().expect("static is never the default in bridged mode"),
+                r.mode
+                    .as_ref()
+                    .expect("static is never the default in bridged mode"),
                 "discovery.mode",
                 "\"static\" needs node addresses in advance, which only network.mode = \
                  \"isolated\" knows; use \"etcd\" or \"public\"",
@@ -702,7 +727,11 @@ impl Checker<'_> {
         };
         let kernel_args = match &r.kernel_args {
             Some(v) => {
-                if let Some(bad) = v.value.iter().find(|a| a.is_empty() || a.contains(char::is_whitespace)) {
+                if let Some(bad) = v
+                    .value
+                    .iter()
+                    .find(|a| a.is_empty() || a.contains(char::is_whitespace))
+                {
                     return Err(self.error(
                         v,
                         "boot.kernel-args",
@@ -715,7 +744,11 @@ impl Checker<'_> {
         };
         Ok(Boot {
             method,
-            syslinux_dir: self.path(&r.syslinux_dir, "boot.syslinux-dir", "/usr/lib/syslinux/bios")?,
+            syslinux_dir: self.path(
+                &r.syslinux_dir,
+                "boot.syslinux-dir",
+                "/usr/lib/syslinux/bios",
+            )?,
             kernel_args,
         })
     }
@@ -725,9 +758,8 @@ impl Checker<'_> {
         let mut keys = Vec::new();
         if let Some(v) = &r.ssh_authorized_keys {
             for key in &v.value {
-                check_ssh_key(key).map_err(|why| {
-                    self.error(v, "cloud-config.ssh-authorized-keys", why)
-                })?;
+                check_ssh_key(key)
+                    .map_err(|why| self.error(v, "cloud-config.ssh-authorized-keys", why))?;
                 keys.push(key.trim().to_string());
             }
         }
@@ -792,7 +824,9 @@ pub fn parse_mac(text: &str) -> Result<String, String> {
         format!("{text:?} is not a MAC address; expected six hex octets like \"52:54:00:ab:cd:ef\"")
     })?;
     if octets[0] & 1 == 1 {
-        return Err(format!("{text:?} is a multicast address; a bridge needs a unicast one"));
+        return Err(format!(
+            "{text:?} is a multicast address; a bridge needs a unicast one"
+        ));
     }
     Ok(format_octets(&octets))
 }
@@ -926,18 +960,34 @@ mod tests {
         let s = parse_subnet("10.77.0.0/24").unwrap();
         assert_eq!(s.node_capacity(), 244);
         assert_eq!(s.gateway(), Ipv4Addr::new(10, 77, 0, 1));
-        assert_eq!(s.node_address(NodeIndex::new(1).unwrap()), Ipv4Addr::new(10, 77, 0, 11));
+        assert_eq!(
+            s.node_address(NodeIndex::new(1).unwrap()),
+            Ipv4Addr::new(10, 77, 0, 11)
+        );
         assert_eq!(parse_subnet("10.0.0.0/28").unwrap().node_capacity(), 4);
-        assert!(parse_subnet("10.77.0.5/24").unwrap_err().contains("10.77.0.0/24"));
+        assert!(parse_subnet("10.77.0.5/24")
+            .unwrap_err()
+            .contains("10.77.0.0/24"));
     }
 
     #[test]
     fn mac_prefixes() {
-        assert_eq!(parse_mac_prefix("52:54:00:AB:cd").unwrap(), "52:54:00:ab:cd");
-        for bad in ["52:54:00:12", "52:54:00:12:34:56", "52-54-00-12-34", "5:54:00:12:34", "zz:54:00:12:34"] {
+        assert_eq!(
+            parse_mac_prefix("52:54:00:AB:cd").unwrap(),
+            "52:54:00:ab:cd"
+        );
+        for bad in [
+            "52:54:00:12",
+            "52:54:00:12:34:56",
+            "52-54-00-12-34",
+            "5:54:00:12:34",
+            "zz:54:00:12:34",
+        ] {
             assert!(parse_mac_prefix(bad).is_err(), "{bad}");
         }
-        assert!(parse_mac_prefix("01:00:5e:00:00").unwrap_err().contains("multicast"));
+        assert!(parse_mac_prefix("01:00:5e:00:00")
+            .unwrap_err()
+            .contains("multicast"));
     }
 
     #[test]
@@ -951,7 +1001,10 @@ mod tests {
 
     #[test]
     fn accelerators_and_interfaces() {
-        assert_eq!(parse_accelerators("kvm:tcg").unwrap(), [Accelerator::Kvm, Accelerator::Tcg]);
+        assert_eq!(
+            parse_accelerators("kvm:tcg").unwrap(),
+            [Accelerator::Kvm, Accelerator::Tcg]
+        );
         assert!(parse_accelerators("kvm:hax").is_err());
         assert!(parse_accelerators("tcg:tcg").is_err());
         assert!(check_interface_name("coreos-br0").is_ok());

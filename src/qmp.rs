@@ -40,9 +40,9 @@ impl Qmp {
         let request = serde_json::json!({ "execute": command });
         writeln!(self.writer, "{request}").context("writing to QMP socket")?;
         loop {
-            let message = self
-                .read_message()?
-                .with_context(|| format!("QEMU closed the QMP socket before answering {command}"))?;
+            let message = self.read_message()?.with_context(|| {
+                format!("QEMU closed the QMP socket before answering {command}")
+            })?;
             if let Some(error) = message.get("error") {
                 bail!("QMP {command} failed: {error}");
             }

@@ -39,8 +39,16 @@ mod tests {
             ("plain", "Environment=\"K=plain\"", "plain"),
             ("50%", "Environment=\"K=50%%\"", "50%%"),
             ("a b", "Environment=\"K=a b\"", "\"a b\""),
-            ("say \"hi\"", "Environment=\"K=say \\\"hi\\\"\"", "\"say \\\"hi\\\"\""),
-            ("back\\slash", "Environment=\"K=back\\\\slash\"", "\"back\\\\slash\""),
+            (
+                "say \"hi\"",
+                "Environment=\"K=say \\\"hi\\\"\"",
+                "\"say \\\"hi\\\"\"",
+            ),
+            (
+                "back\\slash",
+                "Environment=\"K=back\\\\slash\"",
+                "\"back\\\\slash\"",
+            ),
             ("$HOME", "Environment=\"K=$HOME\"", "$$HOME"),
             ("", "Environment=\"K=\"", "\"\""),
         ];

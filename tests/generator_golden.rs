@@ -58,7 +58,10 @@ fn generator_output_matches_golden_trees() {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         // A bad config is logged, not fatal: boot must go on.
         if !run.success {
-            failures.push(format!("{name}: generator exited non-zero:\n{}", run.stderr));
+            failures.push(format!(
+                "{name}: generator exited non-zero:\n{}",
+                run.stderr
+            ));
             continue;
         }
         let produced = run.out.path().join("normal");
@@ -66,7 +69,11 @@ fn generator_output_matches_golden_trees() {
         let stderr_file = case.join("expected.stderr");
         if update_golden() {
             let _ = std::fs::remove_dir_all(&expected);
-            let status = Command::new("cp").arg("-a").arg(&produced).arg(&expected).status();
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(&produced)
+                .arg(&expected)
+                .status();
             assert!(status.unwrap().success());
             if run.stderr.is_empty() {
                 let _ = std::fs::remove_file(&stderr_file);
@@ -109,7 +116,11 @@ fn bad_configs_generate_only_the_visible_failure() {
         if name.contains("-bad-") {
             // One line, naming a file (and a position where there is one).
             assert_eq!(run.stderr.lines().count(), 1, "{name}: {}", run.stderr);
-            assert!(run.stderr.contains("/etc/coreos-cluster/"), "{name}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("/etc/coreos-cluster/"),
+                "{name}: {}",
+                run.stderr
+            );
             assert!(wants.is_symlink(), "{name}: no config check pulled in");
             assert!(
                 !normal.join("coreos-vm@.service.d").exists(),
@@ -117,8 +128,13 @@ fn bad_configs_generate_only_the_visible_failure() {
             );
         } else {
             assert!(run.stderr.is_empty(), "{name}: {}", run.stderr);
-            assert!(!wants.exists(), "{name}: config check pulled in for a good config");
-            assert!(normal.join("coreos-vm@.service.d/50-coreos-cluster.conf").is_file());
+            assert!(
+                !wants.exists(),
+                "{name}: config check pulled in for a good config"
+            );
+            assert!(normal
+                .join("coreos-vm@.service.d/50-coreos-cluster.conf")
+                .is_file());
         }
     }
 }

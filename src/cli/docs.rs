@@ -31,7 +31,12 @@ impl Completions {
             CompletionShell::Fish => Shell::Fish,
         };
         let mut command = super::Cli::command();
-        clap_complete::generate(shell, &mut command, "coreos-cluster", &mut std::io::stdout());
+        clap_complete::generate(
+            shell,
+            &mut command,
+            "coreos-cluster",
+            &mut std::io::stdout(),
+        );
         Ok(())
     }
 }
@@ -52,7 +57,10 @@ impl ManPage {
         // One page per subcommand, named as the main page's SUBCOMMANDS list refers to them.
         for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
             let name = format!("coreos-cluster-{}", sub.get_name());
-            let sub = sub.clone().name(name.clone()).version(env!("CARGO_PKG_VERSION"));
+            let sub = sub
+                .clone()
+                .name(name.clone())
+                .version(env!("CARGO_PKG_VERSION"));
             self.write(&name, sub)?;
         }
         Ok(())

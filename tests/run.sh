@@ -1,0 +1,31 @@
+#!/bin/bash
+# Runs every test: formatting and lints, the Rust unit and golden tests, and
+# the tests against real systemd, QEMU and friends in throwaway test beds.
+# Needs root (namespaces, mounts). Prints one closing line: N passed, N failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+step() { # NAME CMD...
+    local name=$1
+    shift
+    printf '\n=== %s\n' "$name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        printf '=== FAILED: %s\n' "$name"
+        failed=$((failed + 1))
+    fi
+}
+
+step "cargo fmt --check" cargo fmt --check
+step "cargo clippy" cargo clippy --all-targets --quiet -- -D warnings
+step "cargo build" cargo build --quiet --bins
+step "cargo test (unit and golden tests)" cargo test --quiet
+for test in tests/systemd/*.sh; do
+    step "$test" timeout 600 "$test"
+done
+
+printf '\n%d passed, %d failed\n' "$passed" "$failed"
+[ "$failed" -eq 0 ]
