@@ -2,6 +2,7 @@
 //! run by systemd. Data flows one way: config → model → rendered files → actions.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod generator;
 pub mod kmsg;
@@ -9,6 +10,8 @@ pub mod model;
 pub mod output;
 pub mod paths;
 pub mod qmp;
+pub mod status;
+pub mod systemd;
 pub mod unit_syntax;
 
 use config::ConfigError;

@@ -14,11 +14,18 @@ pub struct Check {
     /// Print nothing when the configuration is valid.
     #[arg(short, long)]
     quiet: bool,
+
+    /// Also check that a cluster of this size fits (coreos-cluster@SIZE).
+    #[arg(long, value_name = "SIZE")]
+    size: Option<String>,
 }
 
 impl Check {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         let (sources, model) = crate::load_model(root)?;
+        if let Some(size) = &self.size {
+            crate::cluster::parse_cluster_size(size, model.cluster.max_nodes)?;
+        }
         if !self.quiet {
             let files = sources.paths();
             if files.is_empty() {

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch, one module per subcommand.
 
 mod check;
+mod control;
 mod docs;
 mod vm;
 
@@ -28,7 +29,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Status(control::StatusCmd),
+    Up(control::Up),
+    Down(control::Down),
     Check(check::Check),
+    VmExec(control::VmExec),
     VmStarted(vm::VmStarted),
     VmStop(vm::VmStop),
     Completions(docs::Completions),
@@ -40,7 +45,11 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         let root = Root::new(self.root);
         match self.command {
+            Command::Status(cmd) => cmd.run(&root),
+            Command::Up(cmd) => cmd.run(&root),
+            Command::Down(cmd) => cmd.run(),
             Command::Check(cmd) => cmd.run(&root),
+            Command::VmExec(cmd) => cmd.run(&root),
             Command::VmStarted(cmd) => cmd.run(),
             Command::VmStop(cmd) => cmd.run(),
             Command::Completions(cmd) => cmd.run(),

@@ -1,0 +1,166 @@
+//! `coreos-cluster up`, `down` and `status`: the cluster through systemd.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cluster;
+use crate::model::Model;
+use crate::paths::Root;
+use crate::status::{self, Status};
+use crate::systemd::SystemdBus;
+
+/// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
+///
+/// Starts coreos-vm@01 .. coreos-vm@NN (hex) with cluster.stagger-sec between
+/// them, waiting for each start job. Fails naming the first node that did not
+/// start; nodes already started are left running. Refuses while another
+/// cluster size is active.
+#[derive(Debug, Args)]
+pub struct Up {
+    /// Number of nodes (the instance of coreos-cluster@N).
+    size: String,
+}
+
+impl Up {
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        let (_, model) = crate::load_model(root)?;
+        let size = cluster::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
+        let systemd = SystemdBus::connect()?;
+        let stagger = Duration::from_secs(model.cluster.stagger_sec.into());
+        cluster::up(&systemd, size, stagger, &mut |line| println!("{line}"))
+    }
+}
+
+/// Stop every coreos-vm@ unit, all at once (ExecStopPost= of coreos-cluster@N).
+///
+/// Each VM gets an ACPI powerdown and its grace period (vm.powerdown-timeout-sec)
+/// before systemd terminates QEMU.
+#[derive(Debug, Args)]
+pub struct Down {}
+
+impl Down {
+    pub fn run(self) -> anyhow::Result<()> {
+        let systemd = SystemdBus::connect()?;
+        cluster::down(&systemd, &mut |line| println!("{line}"))
+    }
+}
+
+/// Show the cluster: nodes, MACs, IPs, etcd health, memory and KSM savings.
+#[derive(Debug, Args)]
+pub struct StatusCmd {
+    /// Print JSON (a stable schema, versioned by its "schema" field).
+    #[arg(long)]
+    json: bool,
+}
+
+impl StatusCmd {
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        let (_, model) = crate::load_model(root)?;
+        let systemd = SystemdBus::connect()?;
+        let status = status::gather(&model, &systemd, root)?;
+        if self.json {
+            let json = serde_json::to_string_pretty(&status).context("encoding status")?;
+            println!("{json}");
+        } else {
+            print!("{}", human(&model, &status));
+        }
+        Ok(())
+    }
+}
+
+/// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
+pub const EXIT_BAD_INSTANCE: i32 = 78;
+
+/// Check a coreos-vm@ instance name, then become QEMU (ExecStart=).
+///
+/// Exits with status 78 when the instance is not a node number, so systemd
+/// does not restart it; otherwise executes the command in place (same PID).
+#[derive(Debug, Args)]
+pub struct VmExec {
+    /// The instance: the node number as two lowercase hex digits.
+    instance: String,
+
+    /// QEMU's command line.
+    #[arg(last = true, required = true)]
+    command: Vec<std::ffi::OsString>,
+}
+
+impl VmExec {
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        use std::os::unix::process::CommandExt;
+        let checked = crate::load_model(root)
+            .map_err(anyhow::Error::from)
+            .and_then(|(_, model)| {
+                cluster::parse_vm_instance(&self.instance, model.cluster.max_nodes)
+            });
+        if let Err(err) = checked {
+            eprintln!("coreos-cluster: {err:#}");
+            std::process::exit(EXIT_BAD_INSTANCE);
+        }
+        let err = std::process::Command::new(&self.command[0])
+            .args(&self.command[1..])
+            .exec();
+        Err(err).with_context(|| format!("executing {}", self.command[0].to_string_lossy()))
+    }
+}
+
+fn human(model: &Model, status: &Status) -> String {
+    let mut out = String::new();
+    match &status.cluster {
+        Some(c) => out.push_str(&format!("cluster:   {} {}\n", c.unit, c.active_state)),
+        None => out.push_str("cluster:   none active\n"),
+    }
+    let discovery = status
+        .discovery_url
+        .clone()
+        .unwrap_or_else(|| match &model.discovery {
+            crate::model::Discovery::Static => "static (initial-cluster)".into(),
+            _ => "-".into(),
+        });
+    out.push_str(&format!("discovery: {discovery}\n"));
+    if status.nodes.is_empty() {
+        out.push_str("no nodes\n");
+    } else {
+        out.push_str(&format!(
+            "{:<4} {:<21} {:<18} {:<17} {:<15} {}\n",
+            "NODE", "UNIT", "STATE", "MAC", "IP", "ETCD"
+        ));
+        for n in &status.nodes {
+            let etcd = match n.etcd_healthy {
+                Some(true) => "healthy",
+                Some(false) => "unhealthy",
+                None => "-",
+            };
+            out.push_str(&format!(
+                "{:<4} {:<21} {:<18} {:<17} {:<15} {}\n",
+                n.node,
+                n.unit,
+                format!("{}/{}", n.active_state, n.sub_state),
+                n.mac,
+                n.ip.as_deref().unwrap_or("-"),
+                etcd
+            ));
+        }
+    }
+    let running = status
+        .nodes
+        .iter()
+        .filter(|n| n.active_state == "active")
+        .count();
+    let memory = status
+        .memory_bytes
+        .map_or("-".to_string(), |b| format!("{} MiB", b / (1024 * 1024)));
+    out.push_str(&format!("memory:    {memory} in {running} running VMs\n"));
+    match &status.ksm {
+        Some(k) if k.run == 1 => out.push_str(&format!(
+            "ksm:       on, saving {} MiB ({} pages shared)\n",
+            k.saved_bytes / (1024 * 1024),
+            k.pages_sharing
+        )),
+        Some(_) => out.push_str("ksm:       off\n"),
+        None => out.push_str("ksm:       not available\n"),
+    }
+    out
+}

@@ -1,0 +1,241 @@
+//! What `coreos-cluster status` reports, gathered from the model, systemd,
+//! the kernel and the nodes' etcd. Serialized as the stable `--json` schema.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cluster::{CLUSTER_PATTERN, VM_PATTERN};
+use crate::model::{Model, NetworkMode, NodeIndex};
+use crate::paths::Root;
+use crate::systemd::Systemd;
+
+/// Bumped on any incompatible change of the JSON below.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Where `prepare` records the discovery URL it allocated.
+pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
+const ETCD_CLIENT_PORT: u16 = 2379;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub schema: u32,
+    /// The active (or starting, stopping, failed) cluster unit, if any.
+    pub cluster: Option<ClusterStatus>,
+    pub discovery_url: Option<String>,
+    pub nodes: Vec<NodeStatus>,
+    /// Memory charged to the VMs, where systemd accounts it, else their RSS.
+    pub memory_bytes: Option<u64>,
+    pub ksm: Option<KsmStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterStatus {
+    pub unit: String,
+    pub size: Option<u8>,
+    pub active_state: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    pub node: u8,
+    pub unit: String,
+    pub active_state: String,
+    pub sub_state: String,
+    pub mac: String,
+    pub ip: Option<String>,
+    /// None when not checked (node not running or address unknown).
+    pub etcd_healthy: Option<bool>,
+    pub memory_bytes: Option<u64>,
+    pub restarts: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct KsmStatus {
+    pub run: u32,
+    pub pages_sharing: u64,
+    pub saved_bytes: u64,
+}
+
+pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Result<Status> {
+    let clusters = systemd.list_units(&[CLUSTER_PATTERN])?;
+    // The running (or starting, stopping) cluster; else a failed one, which
+    // explains why nothing runs. Instances that are no size are not clusters.
+    let cluster = clusters
+        .iter()
+        .filter_map(|u| {
+            let size = u
+                .name
+                .strip_prefix("coreos-cluster@")
+                .and_then(|s| s.strip_suffix(".service"))
+                .and_then(|s| {
+                    crate::cluster::parse_cluster_size(s, model.cluster.max_nodes).ok()
+                })?;
+            Some(ClusterStatus {
+                unit: u.name.clone(),
+                size: Some(size),
+                active_state: u.active_state.clone(),
+            })
+        })
+        .filter(|c| c.active_state != "inactive")
+        .min_by_key(|c| c.active_state == "failed");
+
+    let vm_units = systemd.list_units(&[VM_PATTERN])?;
+    // The cluster's nodes, plus any other VM unit systemd knows and that is not stopped.
+    let mut indices: BTreeSet<u8> =
+        (1..=cluster.as_ref().and_then(|c| c.size).unwrap_or(0)).collect();
+    for unit in &vm_units {
+        let index = unit
+            .name
+            .strip_prefix("coreos-vm@")
+            .and_then(|s| s.strip_suffix(".service"))
+            .and_then(|s| u8::from_str_radix(s, 16).ok());
+        if let Some(i) = index.filter(|&i| i != 0) {
+            if unit.active_state != "inactive" {
+                indices.insert(i);
+            }
+        }
+    }
+
+    let neighbours = read_neighbours(root);
+    let mut nodes = Vec::new();
+    for i in indices {
+        let node = NodeIndex::new(i).expect("0 filtered out");
+        let unit = crate::cluster::vm_unit(node);
+        let state = vm_units.iter().find(|u| u.name == unit);
+        let (active_state, sub_state) = state.map_or(("inactive".into(), "dead".into()), |s| {
+            (s.active_state.clone(), s.sub_state.clone())
+        });
+        let mac = model.node_mac(node);
+        let ip = node_address(model, node, &mac, &neighbours);
+        let running = active_state == "active";
+        let details = if running {
+            systemd.service_details(&unit).unwrap_or_default()
+        } else {
+            Default::default()
+        };
+        let memory = details
+            .memory_current
+            .or_else(|| rss_bytes(root, details.main_pid));
+        nodes.push(NodeStatus {
+            node: i,
+            etcd_healthy: match ip {
+                Some(ip) if running => Some(etcd_healthy(ip)),
+                _ => None,
+            },
+            ip: ip.map(|ip| ip.to_string()),
+            unit,
+            active_state,
+            sub_state,
+            mac,
+            memory_bytes: memory.filter(|_| running),
+            restarts: details.n_restarts,
+        });
+    }
+    let memory: Vec<u64> = nodes.iter().filter_map(|n| n.memory_bytes).collect();
+
+    Ok(Status {
+        schema: SCHEMA_VERSION,
+        cluster,
+        discovery_url: std::fs::read_to_string(root.join(DISCOVERY_URL_FILE))
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+        memory_bytes: (!memory.is_empty()).then(|| memory.iter().sum()),
+        nodes,
+        ksm: read_ksm(&root.join("/sys/kernel/mm/ksm")),
+    })
+}
+
+/// Isolated mode: the node's static DHCP lease. Bridged mode: the host's
+/// neighbour table (the LAN's DHCP server chose the address).
+fn node_address(
+    model: &Model,
+    node: NodeIndex,
+    mac: &str,
+    neighbours: &[(Ipv4Addr, String)],
+) -> Option<Ipv4Addr> {
+    match &model.network.mode {
+        NetworkMode::Isolated { subnet, .. } => Some(subnet.node_address(node)),
+        NetworkMode::Bridged { .. } => neighbours
+            .iter()
+            .find(|(_, m)| m.eq_ignore_ascii_case(mac))
+            .map(|(ip, _)| *ip),
+    }
+}
+
+/// IPv4 neighbours of the network namespace of the root's PID 1: (address, MAC).
+/// (Reading /proc and /sys below the root lets `--root /proc/PID/root` look
+/// into a container's namespaces.)
+fn read_neighbours(root: &Root) -> Vec<(Ipv4Addr, String)> {
+    let text = std::fs::read_to_string(root.join("/proc/1/net/arp")).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let ip = fields.first()?.parse().ok()?;
+            let mac = fields.get(3)?.to_string();
+            (mac != "00:00:00:00:00:00").then_some((ip, mac))
+        })
+        .collect()
+}
+
+fn etcd_healthy(ip: Ipv4Addr) -> bool {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(2)))
+        .build()
+        .into();
+    let url = format!("http://{ip}:{ETCD_CLIENT_PORT}/health");
+    let Ok(mut response) = agent.get(&url).call() else {
+        return false;
+    };
+    let Ok(text) = response.body_mut().read_to_string() else {
+        return false;
+    };
+    let Ok(body) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    // etcd answers {"health":"true"} (3.4: a string; some versions a bool).
+    matches!(
+        body.get("health"),
+        Some(serde_json::Value::String(s)) if s == "true"
+    ) || body.get("health") == Some(&serde_json::Value::Bool(true))
+}
+
+fn rss_bytes(root: &Root, pid: u32) -> Option<u64> {
+    if pid == 0 {
+        return None;
+    }
+    let status = std::fs::read_to_string(root.join(format!("/proc/{pid}/status"))).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+fn read_ksm(dir: &Path) -> Option<KsmStatus> {
+    let read = |name: &str| -> Option<u64> {
+        std::fs::read_to_string(dir.join(name))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let pages_sharing = read("pages_sharing")?;
+    let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |s| s as u64);
+    Some(KsmStatus {
+        run: read("run")? as u32,
+        pages_sharing,
+        saved_bytes: pages_sharing * page_size,
+    })
+}
