@@ -16,6 +16,8 @@ for unit in "$top"/units/*; do
 done
 install -Dm644 "$top/packaging/coreos-cluster.sysusers" "$destdir/usr/lib/sysusers.d/coreos-cluster.conf"
 install -Dm644 "$top/packaging/coreos-cluster.tmpfiles" "$destdir/usr/lib/tmpfiles.d/coreos-cluster.conf"
+# The config: every line commented out, so the built-in defaults apply until edited.
+install -Dm644 "$top/packaging/cluster.toml.example" "$destdir/etc/coreos-cluster/cluster.toml"
 install -Dm644 "$top/packaging/cluster.toml.example" "$destdir/usr/share/doc/coreos-cluster/cluster.toml.example"
 install -Dm644 "$top/LICENSE" "$destdir/usr/share/licenses/coreos-cluster/LICENSE"
 

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Builds the Arch package from what is committed (git archive) with makepkg,
+# as a throwaway unprivileged user (makepkg refuses root).
+#   tests/package/build.sh OUTDIR     -> OUTDIR/coreos-cluster-VER-REL-x86_64.pkg.tar.zst
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=${1:?usage: build.sh OUTDIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$top/Cargo.toml" | head -1)
+user=coreos-cluster-pkgbuild
+
+work=$(mktemp -d /tmp/coreos-cluster-pkg.XXXXXX)
+cleanup() {
+    userdel "$user" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+useradd --system --no-create-home --home-dir "$work/home" --shell /usr/sbin/nologin "$user"
+mkdir -p "$work/home" "$work/build" "$work/src" "$work/pkg"
+
+# The toolchain lives under /root (mode 700): give the build user a
+# hard-linked copy instead of opening /root.
+rustup_home=${RUSTUP_HOME:-$HOME/.rustup}
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+cp -al "$rustup_home" "$work/rustup"
+mkdir -p "$work/cargo"
+cp -al "$cargo_home/bin" "$work/cargo/bin"
+# Reuse downloaded crates where there are some (cargo fetch gets the rest).
+[ -d "$cargo_home/registry" ] && cp -al "$cargo_home/registry" "$work/cargo/registry"
+
+(cd "$top" && git archive --format=tar.gz --prefix="coreos-cluster-$version/" -o "$work/src/coreos-cluster-$version.tar.gz" HEAD)
+cp "$top/PKGBUILD" "$work/build/"
+mkdir -p "$work/build/packaging"
+cp "$top/packaging/coreos-cluster.install" "$work/build/packaging/"
+chown -R "$user" "$work"
+
+runuser -u "$user" -- env -i \
+    HOME="$work/home" PATH="$work/cargo/bin:/usr/bin:/bin" \
+    RUSTUP_HOME="$work/rustup" CARGO_HOME="$work/cargo" \
+    SRCDEST="$work/src" PKGDEST="$work/pkg" BUILDDIR="$work/build/work" \
+    PKGEXT=.pkg.tar.zst LANG=C.UTF-8 \
+    bash -c "cd '$work/build' && makepkg -d --noconfirm --nosign" >&2
+cp "$work"/pkg/*.pkg.tar.zst "$out/"
+ls "$out"/coreos-cluster-"$version"-*.pkg.tar.zst
