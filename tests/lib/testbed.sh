@@ -4,6 +4,7 @@
 # already runs in a private mount namespace (see `testbed_reexec_private`).
 #
 #   testbed_make_root          overlay root in $TESTBED_ROOT, project installed
+#                              (from $TESTBED_PACKAGE with pacman -U when set)
 #   testbed_boot [TARGET]      boot systemd there; sets TESTBED_LEADER
 #   tb CMD...                  run CMD inside the test bed
 #   testbed_shutdown           power it off, wait, clean up
@@ -24,6 +25,21 @@ testbed_reexec_private() {
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
 
+# pacman on the test bed's root, from the host (Debian has no Arch package DB:
+# dependencies are not checked). Fails on any "error:" line, since a failing
+# scriptlet does not change pacman's exit status.
+testbed_pacman() {
+    local r=$TESTBED_ROOT out
+    mkdir -p "$r/var/lib/pacman" "$r/var/cache/pacman/pkg" "$r/var/log"
+    out=$(pacman --root "$r" --dbpath "$r/var/lib/pacman" --cachedir "$r/var/cache/pacman/pkg" \
+        --logfile "$r/var/log/pacman.log" --noconfirm -dd "$@" 2>&1) || {
+        echo "$out"
+        fail "pacman $*"
+    }
+    echo "$out"
+    ! grep -q '^error:' <<<"$out" || fail "pacman $* printed errors"
+}
+
 testbed_make_root() {
     TESTBED_WORK=$(mktemp -d /tmp/coreos-cluster-testbed.XXXXXX)
     mount -t tmpfs -o mode=755 tmpfs "$TESTBED_WORK"
@@ -34,7 +50,11 @@ testbed_make_root() {
     TESTBED_ROOT=$TESTBED_WORK/root
     local r=$TESTBED_ROOT
 
-    "$TESTBED_TOP/packaging/install.sh" "$r" "$TESTBED_BIN"
+    if [ -n "${TESTBED_PACKAGE:-}" ]; then
+        testbed_pacman -U "$TESTBED_PACKAGE" >&2
+    else
+        "$TESTBED_TOP/packaging/install.sh" "$r" "$TESTBED_BIN"
+    fi
     # Arch's layout where Debian's differs: binaries in /usr/bin, and
     # tftp-hpa's unit named tftpd.service (the product is not bent to Debian).
     local tool
