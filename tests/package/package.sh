@@ -93,7 +93,7 @@ log "pacman -R leaves nothing but .pacsave for the edited config"
 echo "[vm]" >> "$R/etc/coreos-cluster/cluster.toml"
 pac -R coreos-cluster >/dev/null
 left=$(cd "$R" && find . \( -type f -o -type l \) | sed 's|^\./||' |
-    grep -Ev '^(usr/bin/(busybox|sh)|bin|dev/null|var/lib/pacman/|var/log/pacman.log|etc/(passwd|group|shadow|gshadow)-?$)' || true)
+    grep -Ev '^(usr/bin/(busybox|sh)|bin|dev/null|var/lib/pacman/|var/log/pacman.log|etc/(passwd|group|shadow|gshadow)-?$|etc/\.pwd\.lock$)' || true)
 [ "$left" = "etc/coreos-cluster/cluster.toml.pacsave" ] || fail "left behind after pacman -R:\n$left"
 
 log "installed on a full system (overlay of /): verify units, run the binaries"
