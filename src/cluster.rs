@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use crate::model::NodeIndex;
-use crate::systemd::{JobOutcome, Systemd};
+use crate::systemd::{JobOutcome, Systemd, UnitState};
 
 /// How long `up` waits for one VM's start job (QEMU's QMP greeting included).
 pub const VM_START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -57,23 +57,31 @@ pub fn parse_vm_instance(text: &str, max_nodes: u8) -> anyhow::Result<NodeIndex>
     }
 }
 
+/// Another cluster unit that is running or starting, if any.
+fn other_active_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<Option<UnitState>> {
+    let this = cluster_unit(size);
+    Ok(systemd
+        .list_units(&[CLUSTER_PATTERN])?
+        .into_iter()
+        .find(|unit| {
+            unit.name != this
+                && matches!(
+                    unit.active_state.as_str(),
+                    "active" | "activating" | "reloading"
+                )
+        }))
+}
+
 /// Refuses when another cluster size is active: both would drive coreos-vm@01...
 pub fn refuse_other_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<()> {
-    let this = cluster_unit(size);
-    for unit in systemd.list_units(&[CLUSTER_PATTERN])? {
-        let busy = matches!(
-            unit.active_state.as_str(),
-            "active" | "activating" | "reloading"
+    if let Some(unit) = other_active_cluster(systemd, size)? {
+        bail!(
+            "{} is {}: one cluster at a time drives coreos-vm@01..; stop it first \
+             (systemctl stop {})",
+            unit.name,
+            unit.active_state,
+            unit.name
         );
-        if busy && unit.name != this {
-            bail!(
-                "{} is {}: one cluster at a time drives coreos-vm@01..; stop it first \
-                 (systemctl stop {})",
-                unit.name,
-                unit.active_state,
-                unit.name
-            );
-        }
     }
     Ok(())
 }
@@ -124,7 +132,22 @@ pub fn up(
 }
 
 /// Stops every coreos-vm@ unit that is not already stopped, all at once.
-pub fn down(systemd: &dyn Systemd, progress: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+/// Run for cluster `owner`, it leaves the VMs alone while another cluster is
+/// active: a refused or failed second start must not stop the running one.
+pub fn down(
+    systemd: &dyn Systemd,
+    owner: Option<u8>,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    if let Some(size) = owner {
+        if let Some(other) = other_active_cluster(systemd, size)? {
+            progress(&format!(
+                "{} is {}: its VMs are left running",
+                other.name, other.active_state
+            ));
+            return Ok(());
+        }
+    }
     let units: Vec<String> = systemd
         .list_units(&[VM_PATTERN])?
         .into_iter()
@@ -156,7 +179,7 @@ pub fn down(systemd: &dyn Systemd, progress: &mut dyn FnMut(&str)) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::systemd::{ServiceDetails, UnitState};
+    use crate::systemd::ServiceDetails;
     use std::cell::RefCell;
 
     /// An in-memory systemd for the ordering and error logic; the real one is
@@ -255,11 +278,27 @@ mod tests {
             ],
             ..Default::default()
         };
-        down(&fake, &mut |_| {}).unwrap();
+        down(&fake, None, &mut |_| {}).unwrap();
         assert_eq!(
             *fake.calls.borrow(),
             ["stop coreos-vm@01.service coreos-vm@03.service"]
         );
+    }
+
+    #[test]
+    fn down_for_a_refused_cluster_leaves_the_running_one_alone() {
+        let fake = FakeSystemd {
+            units: vec![
+                unit("coreos-cluster@3.service", "active"),
+                unit("coreos-cluster@2.service", "deactivating"),
+                unit("coreos-vm@01.service", "active"),
+            ],
+            ..Default::default()
+        };
+        down(&fake, Some(2), &mut |_| {}).unwrap();
+        assert!(fake.calls.borrow().is_empty());
+        down(&fake, Some(3), &mut |_| {}).unwrap();
+        assert_eq!(*fake.calls.borrow(), ["stop coreos-vm@01.service"]);
     }
 
     #[test]

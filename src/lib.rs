@@ -1,12 +1,16 @@
 //! coreos-cluster: a local cluster of network-booted CoreOS-family VMs in QEMU,
 //! run by systemd. Data flows one way: config → model → rendered files → actions.
 
+pub mod boot;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod discovery;
 pub mod generator;
+pub mod http;
 pub mod kmsg;
 pub mod model;
+pub mod network;
 pub mod output;
 pub mod paths;
 pub mod qmp;

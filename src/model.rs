@@ -135,9 +135,10 @@ impl Subnet {
         (1u32 << (32 - self.prefix_len)).saturating_sub(2)
     }
 
-    /// How many nodes fit after the reserved low host numbers.
+    /// How many nodes fit after the reserved low host numbers, keeping at
+    /// least one address for the DHCP pool of other clients.
     pub fn node_capacity(self) -> u32 {
-        self.host_count().saturating_sub(NODE_HOST_OFFSET)
+        self.host_count().saturating_sub(NODE_HOST_OFFSET + 1)
     }
 
     /// The host's address on the bridge: the first host.
@@ -622,7 +623,8 @@ impl Checker<'_> {
             };
             if subnet.node_capacity() < u32::from(max_nodes) {
                 let why = format!(
-                    "{subnet} has room for {} nodes (node i gets host number {NODE_HOST_OFFSET} + i), \
+                    "{subnet} has room for {} nodes (node i gets host number {NODE_HOST_OFFSET} + i, \
+                     one address stays for other clients), \
                      but cluster.max-nodes = {max_nodes}; use a larger subnet or lower max-nodes",
                     subnet.node_capacity()
                 );
@@ -906,6 +908,12 @@ fn check_path(text: &str) -> Result<(), String> {
     if text.chars().any(char::is_control) {
         return Err(format!("{text:?} contains control characters"));
     }
+    // These would need escaping in nginx, pxelinux and unit files alike.
+    if let Some(c) = text.chars().find(|c| "\"'\\$;".contains(*c)) {
+        return Err(format!(
+            "{text:?} contains {c:?}; paths may not contain quotes, \\, $ or ;"
+        ));
+    }
     Ok(())
 }
 
@@ -958,13 +966,13 @@ mod tests {
     #[test]
     fn subnet_capacity_and_addresses() {
         let s = parse_subnet("10.77.0.0/24").unwrap();
-        assert_eq!(s.node_capacity(), 244);
+        assert_eq!(s.node_capacity(), 243);
         assert_eq!(s.gateway(), Ipv4Addr::new(10, 77, 0, 1));
         assert_eq!(
             s.node_address(NodeIndex::new(1).unwrap()),
             Ipv4Addr::new(10, 77, 0, 11)
         );
-        assert_eq!(parse_subnet("10.0.0.0/28").unwrap().node_capacity(), 4);
+        assert_eq!(parse_subnet("10.0.0.0/28").unwrap().node_capacity(), 3);
         assert!(parse_subnet("10.77.0.5/24")
             .unwrap_err()
             .contains("10.77.0.0/24"));

@@ -22,6 +22,11 @@ impl Root {
         }
     }
 
+    /// Whether this is the running system's own root (not a test root).
+    pub fn is_system_root(&self) -> bool {
+        self.0 == Path::new("/")
+    }
+
     /// Maps a path of the running system (absolute or not) below the root.
     pub fn join(&self, path: impl AsRef<Path>) -> PathBuf {
         let path = path.as_ref();

@@ -38,12 +38,16 @@ impl Up {
 /// Each VM gets an ACPI powerdown and its grace period (vm.powerdown-timeout-sec)
 /// before systemd terminates QEMU.
 #[derive(Debug, Args)]
-pub struct Down {}
+pub struct Down {
+    /// Run for coreos-cluster@SIZE: do nothing while another cluster is active.
+    #[arg(long, value_name = "SIZE")]
+    cluster: Option<u8>,
+}
 
 impl Down {
     pub fn run(self) -> anyhow::Result<()> {
         let systemd = SystemdBus::connect()?;
-        cluster::down(&systemd, &mut |line| println!("{line}"))
+        cluster::down(&systemd, self.cluster, &mut |line| println!("{line}"))
     }
 }
 

@@ -3,6 +3,7 @@
 mod check;
 mod control;
 mod docs;
+mod prepare;
 mod vm;
 
 use std::path::PathBuf;
@@ -33,6 +34,9 @@ enum Command {
     Up(control::Up),
     Down(control::Down),
     Check(check::Check),
+    Prepare(prepare::Prepare),
+    SetupNetwork(prepare::SetupNetwork),
+    SetupHttp(prepare::SetupHttp),
     VmExec(control::VmExec),
     VmStarted(vm::VmStarted),
     VmStop(vm::VmStop),
@@ -49,6 +53,9 @@ impl Cli {
             Command::Up(cmd) => cmd.run(&root),
             Command::Down(cmd) => cmd.run(),
             Command::Check(cmd) => cmd.run(&root),
+            Command::Prepare(cmd) => cmd.run(&root),
+            Command::SetupNetwork(cmd) => cmd.run(&root),
+            Command::SetupHttp(cmd) => cmd.run(&root),
             Command::VmExec(cmd) => cmd.run(&root),
             Command::VmStarted(cmd) => cmd.run(),
             Command::VmStop(cmd) => cmd.run(),

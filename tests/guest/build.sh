@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the TEST GUEST: a stand-in for a CoreOS/Flatcar PXE image, which
 # cannot be downloaded here. Debian's cloud kernel plus an initramfs with
-# busybox whose /init (tests/guest/init) powers off on the ACPI power button.
+# busybox and etcd whose /init (tests/guest/init) does what coreos-cloudinit
+# does for the subset used: DHCP, cloud-config, etcd; and powers off on ACPI.
 # It lives only in tests/ and is used through the same image settings
 # ([image] source = "files") a user would point at Flatcar.
 #   tests/guest/build.sh OUTDIR     -> OUTDIR/vmlinuz, OUTDIR/initrd.img
@@ -10,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: build.sh OUTDIR}
 mkdir -p "$out"
 if [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.img" ] && [ "$out/initrd.img" -nt "$here/init" ] &&
-    [ "$out/initrd.img" -nt "$here/build.sh" ]; then
+    [ "$out/initrd.img" -nt "$here/build.sh" ] && [ "$out/initrd.img" -nt "$here/udhcpc-apply" ]; then
     exit 0
 fi
 
@@ -32,7 +33,7 @@ done
 moddir=$(echo "$work"/kernel/lib/modules/*)
 # Load order matters: each module after the ones it needs (no modprobe here).
 for mod in drivers/acpi/button drivers/input/evdev \
-    drivers/virtio/virtio drivers/virtio/virtio_ring drivers/virtio/virtio_pci_modern_dev \
+    drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
     drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/core/failover \
     drivers/net/net_failover drivers/net/virtio_net; do
     if [ -f "$moddir/kernel/$mod.ko" ]; then
@@ -41,6 +42,15 @@ for mod in drivers/acpi/button drivers/input/evdev \
     fi
 done
 install -m755 "$here/init" "$root/init"
+install -m755 "$here/udhcpc-apply" "$root/bin/udhcpc-apply"
+# Debian's etcd (package etcd-server) is linked against libc only.
+for exe in /usr/bin/etcd /usr/bin/etcdctl; do
+    [ -x "$exe" ] || { echo "$exe missing: install etcd-server and etcd-client" >&2; exit 1; }
+    cp "$exe" "$root/bin/"
+done
+mkdir -p "$root/lib64" "$root/lib/x86_64-linux-gnu"
+cp /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+cp /lib/x86_64-linux-gnu/libc.so.6 "$root/lib/x86_64-linux-gnu/"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initrd.img.tmp"
 cp "$work"/kernel/boot/vmlinuz-* "$out/vmlinuz.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"

@@ -27,10 +27,10 @@ field() { sed -n "s/^$1 = //p" <<<"$info"; }
 [ -n "$(field pkgdesc)" ] || fail "no pkgdesc"
 [ "$(field license)" = MIT ] || fail "license: $(field license)"
 for dep in systemd qemu-base nginx; do
-    field depend | grep -qx "$dep" || fail "missing depend $dep"
+    grep -qx "$dep" <<<"$(field depend)" || fail "missing depend $dep"
 done
 for opt in tftp-hpa syslinux; do
-    field optdepend | grep -q "^$opt: ." || fail "missing optdepend $opt with a reason"
+    grep -q "^$opt: ." <<<"$(field optdepend)" || fail "missing optdepend $opt with a reason"
 done
 listing=$(bsdtar -tvf "$pkg")
 files=$(bsdtar -tf "$pkg" | grep -v '^\.' | grep -v '/$')
@@ -39,7 +39,7 @@ bad=$(grep -Ev '^(usr/(bin|lib|share)/|etc/)' <<<"$files" || true)
 bad=$(grep -E '^(usr/local|usr/sbin|bin|sbin|lib|lib64|usr/lib64)/' <<<"$files" || true)
 [ -z "$bad" ] || fail "files in paths Arch does not use:\n$bad"
 for etc in $(grep '^etc/' <<<"$files"); do
-    field backup | grep -qx "$etc" || fail "$etc is not in backup=()"
+    grep -qx "$etc" <<<"$(field backup)" || fail "$etc is not in backup=()"
 done
 grep -qx usr/share/licenses/coreos-cluster/LICENSE <<<"$files" || fail "no license file"
 mode_of() { awk -v f="$1" '$NF == f {print $1}' <<<"$listing"; }
@@ -107,9 +107,9 @@ mount -t tmpfs tmpfs "$r/tmp"
 units=$(cd "$r/usr/lib/systemd/system" && ls coreos-* machine-coreos.slice | sed 's/@\./@01./')
 out=$(chroot "$r" systemd-analyze verify $units 2>&1) || fail "verify failed:\n$out"
 [ -z "$out" ] || fail "verify warned:\n$out"
-chroot "$r" coreos-cluster --version | grep -qx "coreos-cluster $version" || fail "--version"
-chroot "$r" coreos-cluster --help | grep -q "systemctl start coreos-cluster@3" || fail "--help"
-chroot "$r" coreos-cluster check | grep -q "configuration is valid" || fail "check of the shipped config"
+grep -qx "coreos-cluster $version" <<<"$(chroot "$r" coreos-cluster --version)" || fail "--version"
+grep -q "systemctl start coreos-cluster@3" <<<"$(chroot "$r" coreos-cluster --help)" || fail "--help"
+grep -q "configuration is valid" <<<"$(chroot "$r" coreos-cluster check)" || fail "check of the shipped config"
 mkdir -p "$r/tmp/gen"
 chroot "$r" /usr/lib/systemd/system-generators/coreos-cluster-generator /tmp/gen
 [ -f "$r/tmp/gen/coreos-vm@.service.d/50-coreos-cluster.conf" ] || fail "generator wrote nothing"

@@ -73,8 +73,9 @@ done
 journal_has() { # PATTERN [journalctl args]: waits a little for journald to catch up
     local pattern=$1
     shift
-    for _ in $(seq 50); do
-        tb journalctl -o cat --no-pager "$@" | grep -q -- "$pattern" && return 0
+    for _ in $(seq 150); do
+        # Read it all first: grep -q closing the pipe early is a SIGPIPE failure under pipefail.
+        grep -q -- "$pattern" <<<"$(tb journalctl -o cat --no-pager "$@")" && return 0
         sleep 0.1
     done
     return 1
@@ -189,6 +190,9 @@ tb systemctl start coreos-cluster@3.service
 for i in 01 02 03; do [ "$(vm_state $i)" = active ] || fail "coreos-vm@$i not active"; done
 if tb systemctl start coreos-cluster@2.service 2>/dev/null; then fail "a second cluster started"; fi
 journal_has "coreos-cluster@3.service is active: one cluster at a time" || fail "no clear refusal"
+journal_has "coreos-cluster@3.service is active: its VMs are left running" -u coreos-cluster@2.service ||
+    fail "the refused cluster's stop did not leave the running one alone"
+for i in 01 02 03; do [ "$(vm_state $i)" = active ] || fail "refused second cluster stopped coreos-vm@$i"; done
 tb systemctl stop coreos-cluster@3.service
 nothing_running
 

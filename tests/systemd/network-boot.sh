@@ -1,0 +1,174 @@
+#!/bin/bash
+# The whole boot path of isolated mode in a test bed, with nothing stood in:
+# coreos-cluster-network.service writes the networkd files, networkd makes the
+# bridge, the taps and serves DHCP + PXE; coreos-cluster-http.service is the
+# real nginx; `systemctl start coreos-cluster@1` prepares and starts a QEMU VM
+# (TCG) that network-boots the test guest, gets its static lease, fetches its
+# cloud-config with its own address filled in and starts etcd. Once over iPXE
+# and HTTP (the default), once over pxelinux and TFTP. Prints the timings.
+set -euo pipefail
+source "$(dirname "$0")/../lib/testbed.sh"
+testbed_reexec_private "$0" "$@"
+trap testbed_shutdown EXIT
+
+guest=$TESTBED_TOP/target/test-guest
+"$TESTBED_TOP/tests/guest/build.sh" "$guest"
+testbed_make_root
+r=$TESTBED_ROOT
+images=/var/lib/coreos-cluster/images/test
+install -Dm644 "$guest/vmlinuz" "$r$images/vmlinuz"
+install -Dm644 "$guest/initrd.img" "$r$images/initrd.img"
+mkdir -p "$r/srv/http" "$r/srv/tftp"
+mkdir -p "$r/etc/coreos-cluster/cluster.toml.d"
+cat > "$r/etc/coreos-cluster/cluster.toml" <<EOF
+[cluster]
+max-nodes = 4
+
+[vm]
+accelerator = "tcg"
+memory-mib = 512
+powerdown-timeout-sec = 5
+
+[image]
+source = "files"
+kernel = "$images/vmlinuz"
+initrd = "$images/initrd.img"
+
+[ksm]
+enable = false
+EOF
+
+testbed_boot
+
+expect() { # WHAT HAYSTACK NEEDLE
+    grep -qF -- "$3" <<<"$2" || fail "$1: '$3' not in:\n$2"
+}
+journal_wait() { # PATTERN SECONDS [journalctl args]
+    local pattern=$1 seconds=$2
+    shift 2
+    for _ in $(seq $((seconds * 10))); do
+        # Read it all first: grep -q closing the pipe early is a SIGPIPE failure under pipefail.
+        grep -q -- "$pattern" <<<"$(tb journalctl -o cat --no-pager "$@")" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+# Realtime (µs) of the first journal line matching PATTERN.
+journal_time() { # PATTERN [journalctl args]
+    local pattern=$1
+    shift
+    tb journalctl -o short-unix --no-pager "$@" |
+        awk -v p="$pattern" 'index($0, p) && !done {sub(/\./, "", $1); print $1; done = 1}'
+}
+ms_between() { echo $(( ($2 - $1) / 1000 )); }
+
+log "network unit: networkd makes the bridge with its address and the taps"
+tb systemctl start coreos-cluster-network.service
+for _ in $(seq 50); do
+    grep -q 10.77.0.1/24 <<<"$(tb ip -4 addr show coreos-br0 2>/dev/null)" && break
+    sleep 0.1
+done
+expect "bridge address" "$(tb ip -4 addr show coreos-br0)" "inet 10.77.0.1/24"
+taps=$(tb ip -d link show coreos-tap01)
+expect "tap owned by the service user" "$taps" "tun type tap"
+expect "tap on the bridge" "$taps" "master coreos-br0"
+owner=$(tb cat /sys/class/net/coreos-tap01/owner)
+[ "$owner" = "$(tb id -u coreos-cluster)" ] || fail "tap owner uid $owner"
+networkd_log=$(tb journalctl -u systemd-networkd --no-pager -o cat)
+if grep -E "coreos-cluster.*(Unknown|Failed to parse|ignoring)" <<<"$networkd_log"; then
+    fail "networkd complained about our files"
+fi
+# Same config again: nothing rewritten (a rewrite would reset the DHCP server).
+before=$(tb stat -c %i /run/systemd/network/50-coreos-cluster-bridge.network)
+grep -q "(unchanged)" <<<"$(tb coreos-cluster setup-network)" || fail "setup-network rewrote unchanged files"
+[ "$before" = "$(tb stat -c %i /run/systemd/network/50-coreos-cluster-bridge.network)" ] ||
+    fail "bridge .network replaced"
+
+boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, stop
+    local label=$1 t_start t_kernel t_init t_addr t_cc t_etcd serial since
+    # Only this boot's log lines count.
+    sleep 1
+    since=(--since "@$(date +%s)")
+    log "$label: systemctl start coreos-cluster@1"
+    tb systemctl start coreos-cluster@1.service || { tb systemctl --failed --no-pager; tb journalctl --no-pager -o cat -u coreos-cluster-http -u coreos-cluster@1 -u coreos-cluster-network | tail -30; fail "start"; }
+    t_start=$(tb systemctl show -p ActiveEnterTimestamp --value coreos-vm@01.service)
+    t_start=$(tb date -d "$t_start" +%s%6N)
+    journal_wait "test-guest: etcd healthy" 120 -u coreos-vm@01.service "${since[@]}" || {
+        tb journalctl -u coreos-vm@01.service --no-pager -o cat | tail -30
+        fail "$label: the guest did not come up with etcd"
+    }
+    serial=$(tb journalctl -u coreos-vm@01.service --no-pager -o cat "${since[@]}")
+    expect "$label: static lease" "$serial" "test-guest: address 10.77.0.11/24"
+    expect "$label: cloud-config" "$serial" "test-guest: cloud-config fetched from http://10.77.0.1/coreos-cluster/cloud-config.yaml"
+    expect "$label: own address filled in" "$serial" "--name=10.77.0.11"
+    expect "$label: initial-cluster" "$serial" "--initial-cluster=10.77.0.11=http://10.77.0.11:2380"
+    leases=$(tb networkctl status coreos-br0 --no-pager 2>&1)
+    expect "$label: networkd lease" "$leases" "10.77.0.11 (to 52:54:00:12:34:01)"
+    health=$(tb curl -sf --max-time 5 http://10.77.0.11:2379/health)
+    expect "$label: etcd health from the host" "$health" '"health":"true"'
+    status=$(tb coreos-cluster status --json)
+    python3 -c 'import json,sys; n=json.loads(sys.argv[1])["nodes"][0]; assert n["etcd_healthy"] is True and n["ip"]=="10.77.0.11", n' "$status" ||
+        fail "$label: status does not show a healthy node: $status"
+
+    case $label in
+        ipxe*) t_kernel=$(journal_time 'GET /coreos-cluster/initrd' -t coreos_cluster_http "${since[@]}") ;;
+        *) t_kernel=$(journal_time 'coreos-cluster/initrd' -u tftpd.service "${since[@]}") ;;
+    esac
+    t_init=$(journal_time "test-guest: ready" -u coreos-vm@01.service "${since[@]}")
+    t_addr=$(journal_time "test-guest: address" -u coreos-vm@01.service "${since[@]}")
+    t_cc=$(journal_time "GET /coreos-cluster/cloud-config.yaml" -t coreos_cluster_http "${since[@]}")
+    t_etcd=$(journal_time "test-guest: etcd healthy" -u coreos-vm@01.service "${since[@]}")
+    [ -n "$t_kernel" ] || fail "$label: no log of the initrd being served"
+    printf '%s: from VM start: initrd loaded (HTTP: served, TFTP: requested) %s ms, guest /init %s ms, DHCP %s ms, cloud-config %s ms, etcd healthy %s ms\n' \
+        "$label" "$(ms_between "$t_start" "$t_kernel")" "$(ms_between "$t_start" "$t_init")" \
+        "$(ms_between "$t_start" "$t_addr")" "$(ms_between "$t_start" "$t_cc")" \
+        "$(ms_between "$t_start" "$t_etcd")" | tee -a "$TESTBED_WORK/timings"
+
+    log "$label: systemctl stop coreos-cluster@1 (ACPI)"
+    tb systemctl stop coreos-cluster@1.service
+    expect "$label: ACPI power-off" "$(tb journalctl -u coreos-vm@01.service --no-pager -o cat "${since[@]}")" "guest powered off after"
+    [ -z "$(tb pgrep -u coreos-cluster -f qemu-system || true)" ] || fail "$label: QEMU left running"
+}
+
+boot_one "ipxe over HTTP"
+
+log "nginx: each client sees its own address in the cloud-config"
+# Two clients on the bridge, each in a network namespace of its own.
+for n in 1 2; do
+    tb ip netns add "client$n"
+    tb ip link add "cc-client$n" type veth peer name "cc-port$n"
+    tb ip link set "cc-port$n" master coreos-br0 up
+    tb ip link set "cc-client$n" netns "client$n"
+    tb ip -n "client$n" addr add "10.77.0.20$n/24" dev "cc-client$n"
+    tb ip -n "client$n" link set "cc-client$n" up
+done
+for n in 1 2; do
+    client=10.77.0.20$n
+    body=$(tb ip netns exec "client$n" curl -sf --retry 5 --retry-connrefused --retry-delay 1 \
+        http://10.77.0.1/coreos-cluster/cloud-config.yaml)
+    expect "cloud-config for $client" "$body" "name: $client"
+    expect "cloud-config for $client" "$body" "advertise-client-urls: http://$client:2379"
+    ! grep -qF '$private_ipv4' <<<"$body" || fail "\$private_ipv4 left for $client"
+done
+for n in 1 2; do
+    tb ip link delete "cc-port$n"
+    tb ip netns delete "client$n"
+done
+
+log "switching to pxelinux over TFTP (tftp-hpa's tftpd.service, Arch's layout)"
+mkdir -p "$r/usr/lib/syslinux/bios"
+ln -sf /usr/lib/PXELINUX/pxelinux.0 "$r/usr/lib/syslinux/bios/pxelinux.0"
+ln -sf /usr/lib/syslinux/modules/bios/ldlinux.c32 "$r/usr/lib/syslinux/bios/ldlinux.c32"
+printf '[boot]\nmethod = "pxelinux"\n' > "$r/etc/coreos-cluster/cluster.toml.d/50-pxelinux.toml"
+tb systemctl daemon-reload
+tb systemctl restart coreos-cluster-network.service || { tb journalctl -u coreos-cluster-network.service --no-pager -o cat | tail; fail "network restart"; }
+# tftpd logs each request with --verbose (to syslog, which is the journal here).
+mkdir -p "$r/etc/systemd/system/tftpd.service.d"
+printf '[Service]\nExecStart=\nExecStart=/usr/bin/in.tftpd --listen --foreground --secure --verbose --address 10.77.0.1 /srv/tftp\n' \
+    > "$r/etc/systemd/system/tftpd.service.d/verbose.conf"
+tb systemctl daemon-reload
+boot_one "pxelinux over TFTP"
+tb test -f /srv/tftp/pxelinux.cfg/default || fail "no pxelinux.cfg/default"
+
+cat "$TESTBED_WORK/timings"
+log "PASS"
