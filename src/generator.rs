@@ -43,6 +43,7 @@ struct VmNodeDropIn<'a> {
 struct ClusterDropIn<'a> {
     header: &'a str,
     wants: Vec<&'a str>,
+    writable: Vec<String>,
 }
 
 #[derive(Template)]
@@ -95,6 +96,7 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
             ClusterDropIn {
                 header: &header,
                 wants: cluster_wants(model),
+                writable: writable_roots(model),
             }
             .render(),
         ),
@@ -225,6 +227,18 @@ fn node_environment(settings: &NodeOverride) -> Vec<String> {
         lines.push(format!("Environment=\"QEMU_EXTRA_ARGS={}\"", words(args)));
     }
     lines
+}
+
+/// The roots `prepare` writes into, as `ReadWritePaths=` words ("-": skip if missing).
+fn writable_roots(model: &Model) -> Vec<String> {
+    let mut roots = vec![&model.http_root];
+    if model.boot.method == BootMethod::Pxelinux {
+        roots.push(&model.tftp_root);
+    }
+    roots
+        .into_iter()
+        .map(|root| exec_arg(&format!("-{}", root.display())))
+        .collect()
 }
 
 fn cluster_wants(model: &Model) -> Vec<&'static str> {

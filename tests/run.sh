@@ -26,6 +26,7 @@ step "cargo test (unit and golden tests)" cargo test --quiet
 for test in tests/systemd/*.sh; do
     step "$test" timeout 600 "$test"
 done
+step "tests/prepare/discovery.sh (etcd, public service stand-in)" timeout 300 tests/prepare/discovery.sh
 step "tests/package/package.sh (makepkg, pacman)" timeout 1800 tests/package/package.sh
 
 printf '\n%d passed, %d failed\n' "$passed" "$failed"
