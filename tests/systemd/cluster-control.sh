@@ -42,8 +42,9 @@ extra-args = $boot_guest
 extra-args = $boot_guest
 EOF
 
-# Stand-ins for what `prepare`, `setup-network` and `setup-http` will do:
-# this test is about starting and stopping, not about the files they write.
+# Stand-ins for `prepare`, `setup-network` and `setup-http`: this test is
+# about starting and stopping (taps made by hand below); network-boot.sh and
+# the end-to-end test run those for real.
 standin() { # UNIT
     mkdir -p "$r/etc/systemd/system/$1.d"
     cat > "$r/etc/systemd/system/$1.d/test-standin.conf"
