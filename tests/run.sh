@@ -16,6 +16,7 @@ step() { # NAME CMD...
     else
         printf '=== FAILED: %s\n' "$name"
         failed=$((failed + 1))
+        return 1
     fi
 }
 
@@ -27,7 +28,18 @@ for test in tests/systemd/*.sh; do
     step "$test" timeout 600 "$test"
 done
 step "tests/prepare/discovery.sh (etcd, public service stand-in)" timeout 300 tests/prepare/discovery.sh
-step "tests/package/package.sh (makepkg, pacman)" timeout 1800 tests/package/package.sh
+
+# The package, built once with makepkg, is what the package and end-to-end tests install.
+rm -rf target/package
+if step "build the package (makepkg)" timeout 1800 tests/package/build.sh target/package; then
+    export TESTBED_PACKAGE
+    TESTBED_PACKAGE=$(ls "$PWD"/target/package/coreos-cluster-*.pkg.tar.zst)
+    step "tests/package/package.sh (lint, pacman -U/-R, installed units)" \
+        timeout 900 tests/package/package.sh "$TESTBED_PACKAGE"
+    for test in tests/e2e/*.sh; do
+        step "$test (from the package)" timeout 1200 "$test"
+    done
+fi
 
 printf '\n%d passed, %d failed\n' "$passed" "$failed"
 [ "$failed" -eq 0 ]

@@ -7,6 +7,7 @@
 #                              (from $TESTBED_PACKAGE with pacman -U when set)
 #   testbed_boot [TARGET]      boot systemd there; sets TESTBED_LEADER
 #   tb CMD...                  run CMD inside the test bed
+#   testbed_reboot [TARGET]    power it off and boot it again on the same root
 #   testbed_shutdown           power it off, wait, clean up
 #
 # Never boots on the host's real /, never touches the host's interfaces.
@@ -50,6 +51,9 @@ testbed_make_root() {
     TESTBED_ROOT=$TESTBED_WORK/root
     local r=$TESTBED_ROOT
 
+    # A fresh machine: no host configuration leaks in, none of the host's
+    # enabled services (nginx, etcd, ...) start in it.
+    rm -rf "$r/etc/coreos-cluster" "$r/etc/systemd/network" "$r"/etc/systemd/system/*.wants
     if [ -n "${TESTBED_PACKAGE:-}" ]; then
         testbed_pacman -U "$TESTBED_PACKAGE" >&2
     else
@@ -65,8 +69,6 @@ testbed_make_root() {
     done
     install -Dm644 "$TESTBED_TOP/tests/testbed/tftpd.service" "$r/usr/lib/systemd/system/tftpd.service"
     install -Dm644 /dev/null "$r/etc/conf.d/tftpd"
-    # A fresh machine: no host configuration leaks in.
-    rm -rf "$r/etc/coreos-cluster" "$r/etc/systemd/network"
     : > "$r/etc/machine-id"
     # Units of the host that have no business in a test bed.
     local unit
@@ -119,7 +121,14 @@ testbed_bus() {
     echo "unix:path=/proc/$TESTBED_LEADER/root/run/dbus/system_bus_socket"
 }
 
-testbed_shutdown() {
+# Powers the test bed's systemd off and boots it again on the same root:
+# what a host reboot is to the product.
+testbed_reboot() {
+    testbed_poweroff
+    testbed_boot "$@"
+}
+
+testbed_poweroff() {
     if [ -n "${TESTBED_UNSHARE:-}" ] && kill -0 "$TESTBED_UNSHARE" 2>/dev/null; then
         # SIGRTMIN+4 asks systemd for poweroff; in a container it then exits.
         kill -s RTMIN+4 "$TESTBED_LEADER" 2>/dev/null || true
@@ -133,6 +142,7 @@ testbed_shutdown() {
         wait "$TESTBED_UNSHARE" 2>/dev/null || true
     fi
     TESTBED_UNSHARE=
+    TESTBED_LEADER=
     if [ -n "${TESTBED_CGROUP:-}" ]; then
         # Children first; retry while the kernel finishes tearing down.
         for i in $(seq 50); do
@@ -141,6 +151,10 @@ testbed_shutdown() {
             sleep 0.1
         done
     fi
+}
+
+testbed_shutdown() {
+    testbed_poweroff
     if [ -n "${TESTBED_WORK:-}" ]; then
         umount -R "$TESTBED_WORK" 2>/dev/null || umount -l "$TESTBED_WORK" 2>/dev/null || true
         rmdir "$TESTBED_WORK" 2>/dev/null || true
