@@ -10,23 +10,17 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-guest=$TESTBED_TOP/target/test-guest
-"$TESTBED_TOP/tests/guest/build.sh" "$guest"
 if [ -z "${TESTBED_PACKAGE:-}" ]; then
     (cd "$TESTBED_TOP" && cargo build --quiet --bins)
 fi
 testbed_make_root
+testbed_use_test_guest 512 10
 r=$TESTBED_ROOT
-images=/var/lib/coreos-cluster/images/test-guest
-install -Dm644 "$guest/vmlinuz" "$r$images/vmlinuz"
-install -Dm644 "$guest/initrd.img" "$r$images/initrd.img"
-mkdir -p "$r/srv/http" "$r/srv/tftp"
 # Arch's syslinux layout, from Debian's packages.
 mkdir -p "$r/usr/lib/syslinux/bios"
 ln -sf /usr/lib/PXELINUX/pxelinux.0 "$r/usr/lib/syslinux/bios/pxelinux.0"
 ln -sf /usr/lib/syslinux/modules/bios/ldlinux.c32 "$r/usr/lib/syslinux/bios/ldlinux.c32"
-mkdir -p "$r/etc/coreos-cluster/cluster.toml.d"
-cat > "$r/etc/coreos-cluster/cluster.toml.d/50-test-bed.toml" <<EOF
+cat > "$r/etc/coreos-cluster/cluster.toml.d/50-bridged.toml" <<EOF
 [network]
 mode = "bridged"
 bridge = "br0"
@@ -36,16 +30,6 @@ bridge-mac = "52:54:00:fe:00:01"
 [discovery]
 mode = "etcd"
 url = "http://192.168.77.2:2379"
-
-[vm]
-accelerator = "tcg"
-memory-mib = 512
-powerdown-timeout-sec = 10
-
-[image]
-source = "files"
-kernel = "$images/vmlinuz"
-initrd = "$images/initrd.img"
 EOF
 testbed_boot multi-user.target
 

@@ -15,32 +15,11 @@ trap testbed_shutdown EXIT
 demo=
 [ "${1:-}" = --demo ] && demo=1
 
-guest=$TESTBED_TOP/target/test-guest
-"$TESTBED_TOP/tests/guest/build.sh" "$guest"
 if [ -z "${TESTBED_PACKAGE:-}" ]; then
     (cd "$TESTBED_TOP" && cargo build --quiet --bins)
 fi
 testbed_make_root
-r=$TESTBED_ROOT
-# The test guest, where a user would put Flatcar's PXE kernel and initrd.
-images=/var/lib/coreos-cluster/images/test-guest
-install -Dm644 "$guest/vmlinuz" "$r$images/vmlinuz"
-install -Dm644 "$guest/initrd.img" "$r$images/initrd.img"
-# Arch has /srv/http (filesystem package) and /srv/tftp (tftp-hpa).
-mkdir -p "$r/srv/http" "$r/srv/tftp"
-mkdir -p "$r/etc/coreos-cluster/cluster.toml.d"
-cat > "$r/etc/coreos-cluster/cluster.toml.d/50-test-bed.toml" <<EOF
-# The test bed: KVM hangs on these machines, and the test guest is small.
-[vm]
-accelerator = "tcg"
-memory-mib = 512
-powerdown-timeout-sec = 10
-
-[image]
-source = "files"
-kernel = "$images/vmlinuz"
-initrd = "$images/initrd.img"
-EOF
+testbed_use_test_guest 512 10
 testbed_boot multi-user.target
 
 expect() { grep -qF -- "$3" <<<"$2" || fail "$1: '$3' not in:\n$2"; }

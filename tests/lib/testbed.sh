@@ -5,6 +5,7 @@
 #
 #   testbed_make_root          overlay root in $TESTBED_ROOT, project installed
 #                              (from $TESTBED_PACKAGE with pacman -U when set)
+#   testbed_use_test_guest     install the test guest and a test-bed config drop-in
 #   testbed_boot [TARGET]      boot systemd there; sets TESTBED_LEADER
 #   tb CMD...                  run CMD inside the test bed
 #   testbed_reboot [TARGET]    power it off and boot it again on the same root
@@ -76,6 +77,31 @@ testbed_make_root() {
         systemd-timesyncd.service systemd-resolved.service; do
         ln -sf /dev/null "$r/etc/systemd/system/$unit"
     done
+}
+
+# Builds the test guest and installs it where a user would put Flatcar's PXE
+# images, with a config drop-in for the test bed: TCG (KVM hangs on these
+# machines) and the guest as [image] source = "files". Sets TESTBED_IMAGES.
+# Arch's /srv/http (filesystem package) and /srv/tftp (tftp-hpa) are made too.
+testbed_use_test_guest() { # MEMORY_MIB POWERDOWN_TIMEOUT_SEC
+    local guest=$TESTBED_TOP/target/test-guest r=$TESTBED_ROOT
+    "$TESTBED_TOP/tests/guest/build.sh" "$guest"
+    TESTBED_IMAGES=/var/lib/coreos-cluster/images/test-guest
+    install -Dm644 "$guest/vmlinuz" "$r$TESTBED_IMAGES/vmlinuz"
+    install -Dm644 "$guest/initrd.img" "$r$TESTBED_IMAGES/initrd.img"
+    mkdir -p "$r/srv/http" "$r/srv/tftp" "$r/etc/coreos-cluster/cluster.toml.d"
+    cat > "$r/etc/coreos-cluster/cluster.toml.d/40-test-bed.toml" <<TOML
+# The test bed: KVM hangs on these machines; the test guest stands in for Flatcar.
+[vm]
+accelerator = "tcg"
+memory-mib = $1
+powerdown-timeout-sec = $2
+
+[image]
+source = "files"
+kernel = "$TESTBED_IMAGES/vmlinuz"
+initrd = "$TESTBED_IMAGES/initrd.img"
+TOML
 }
 
 # Boots systemd as PID 1 of new namespaces on $TESTBED_ROOT.

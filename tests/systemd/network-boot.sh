@@ -11,28 +11,12 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-guest=$TESTBED_TOP/target/test-guest
-"$TESTBED_TOP/tests/guest/build.sh" "$guest"
 testbed_make_root
+testbed_use_test_guest 512 5
 r=$TESTBED_ROOT
-images=/var/lib/coreos-cluster/images/test
-install -Dm644 "$guest/vmlinuz" "$r$images/vmlinuz"
-install -Dm644 "$guest/initrd.img" "$r$images/initrd.img"
-mkdir -p "$r/srv/http" "$r/srv/tftp"
-mkdir -p "$r/etc/coreos-cluster/cluster.toml.d"
 cat > "$r/etc/coreos-cluster/cluster.toml" <<EOF
 [cluster]
 max-nodes = 4
-
-[vm]
-accelerator = "tcg"
-memory-mib = 512
-powerdown-timeout-sec = 5
-
-[image]
-source = "files"
-kernel = "$images/vmlinuz"
-initrd = "$images/initrd.img"
 
 [ksm]
 enable = false
