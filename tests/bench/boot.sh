@@ -29,7 +29,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 measure() { # LABEL N T0 SERIAL_CMD SERVER_CMD
     local label=$1 n=$2 t0=$3 serial_cmd=$4 server_cmd=$5
     local -A first=()
-    local deadline=$(( t0 + 300000 )) serial server t i ip
+    local deadline=$(( t0 + ${BENCH_TIMEOUT_MS:-300000} )) serial server t i ip
     while [ "$(now_ms)" -lt "$deadline" ]; do
         t=$(( $(now_ms) - t0 ))
         serial=$(eval "$serial_cmd" 2>/dev/null || true)
@@ -40,22 +40,28 @@ measure() { # LABEL N T0 SERIAL_CMD SERVER_CMD
         [ -z "${first[etcd]:-}" ] && [ "$(grep -c 'etcd healthy' <<<"$serial")" -ge "$n" ] && first[etcd]=$t
         if [ -n "${first[etcd]:-}" ]; then
             ip=$SUBNET.11
-            if tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=2s put bench "$label" >/dev/null 2>&1 &&
-                [ "$(tb env ETCDCTL_API=3 etcdctl --endpoints "http://$SUBNET.1$n:2379" --command-timeout=2s get --print-value-only bench 2>/dev/null)" = "$label" ]; then
+            if tb $IN_NETNS env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=2s put bench "$label" >/dev/null 2>&1 &&
+                [ "$(tb $IN_NETNS env ETCDCTL_API=3 etcdctl --endpoints "http://$SUBNET.1$n:2379" --command-timeout=2s get --print-value-only bench 2>/dev/null)" = "$label" ]; then
                 first[putget]=$(( $(now_ms) - t0 ))
                 break
             fi
         fi
         sleep 0.2
     done
-    [ -n "${first[putget]:-}" ] || fail "$label with $n nodes: put/get never worked"
+    if [ -z "${first[putget]:-}" ]; then
+        eval "$serial_cmd" | tail -20 >&2 || true
+        eval "$server_cmd" | tail -5 >&2 || true
+        tb journalctl --no-pager -o cat -u classic-dhcp 2>&1 | tail -10 >&2 || true
+        fail "$label with $n nodes: put/get never worked"
+    fi
     printf '%s %s %s %s %s %s %s\n' "$label" "$n" "${first[dhcp]:--}" "${first[initrd]:--}" \
         "${first[cloudconfig]:--}" "${first[etcd]:--}" "${first[putget]}" >> "$TESTBED_WORK/results"
 }
 
 # --- ours -------------------------------------------------------------------
 SUBNET=10.77.0
-for n in 1 3; do
+IN_NETNS=
+for n in ${BENCH_OURS_SIZES-1 3}; do
     log "ours, $n node(s): systemctl start coreos-cluster@$n"
     since="@$(date +%s)"
     tb systemctl start coreos-cluster-network.service coreos-cluster-http.service
@@ -70,13 +76,18 @@ done
 tb systemctl stop coreos-cluster-http.service
 
 # --- the classic recipe, and direct kernel boot -------------------------------
+# In a network namespace of its own, as on a host of its own: its dnsmasq
+# must not meet networkd's DHCP server.
 SUBNET=10.88.0
-tb ip link add classic-br0 type bridge
-tb ip addr add 10.88.0.1/24 dev classic-br0
-tb ip link set classic-br0 up
+tb ip netns add classic
+IN_NETNS="ip netns exec classic"
+tb $IN_NETNS ip link set lo up
+tb $IN_NETNS ip link add classic-br0 type bridge
+tb $IN_NETNS ip addr add 10.88.0.1/24 dev classic-br0
+tb $IN_NETNS ip link set classic-br0 up
 for i in 1 2 3; do
-    tb ip tuntap add dev "classic-tap$i" mode tap
-    tb ip link set "classic-tap$i" master classic-br0 up
+    tb $IN_NETNS ip tuntap add dev "classic-tap$i" mode tap
+    tb $IN_NETNS ip link set "classic-tap$i" master classic-br0 up
 done
 # TFTP tree and cloud-config as the recipe lays them out by hand.
 mkdir -p "$r/srv/classic/pxelinux.cfg" "$r/srv/classic-http"
@@ -84,27 +95,31 @@ cp /usr/lib/PXELINUX/pxelinux.0 /usr/lib/syslinux/modules/bios/ldlinux.c32 "$r/s
 cp "$guest/vmlinuz" "$guest/initrd.img" "$r/srv/classic/"
 printf 'default coreos\nlabel coreos\n  kernel vmlinuz\n  append initrd=initrd.img cloud-config-url=http://10.88.0.1/cloud-config.yaml console=ttyS0\n' \
     > "$r/srv/classic/pxelinux.cfg/default"
-sed 's/10\.77\.0\./10.88.0./g' "$r/srv/http/coreos-cluster/cloud-config.yaml" > "$r/srv/classic-http/cloud-config.yaml"
 # The same nginx substitution, on the classic bridge.
 tb coreos-cluster setup-http /run/classic-http
 tb cat /run/classic-http/nginx.conf | sed -e 's|listen 10.77.0.1:80;|listen 10.88.0.1:80;|' \
     -e 's|root "/srv/http";|root "/srv/classic-http";|' > "$r/srv/classic-nginx.conf"
-tb systemd-run --quiet --unit=classic-http /usr/sbin/nginx -c /srv/classic-nginx.conf
+tb systemd-run --quiet --unit=classic-http $IN_NETNS /usr/sbin/nginx -c /srv/classic-nginx.conf
 leases=()
 for i in 1 2 3; do leases+=(--dhcp-host="52:54:00:88:00:0$i,10.88.0.1$i"); done
-tb systemd-run --quiet --unit=classic-dhcp dnsmasq --keep-in-foreground --port=0 \
+tb systemd-run --quiet --unit=classic-dhcp $IN_NETNS dnsmasq --keep-in-foreground --port=0 \
     --interface=classic-br0 --bind-interfaces --dhcp-range=10.88.0.100,10.88.0.200 "${leases[@]}" \
-    --dhcp-boot=pxelinux.0 --enable-tftp --tftp-root=/srv/classic --log-facility=/run/classic-dnsmasq.log
+    --dhcp-boot=pxelinux.0 --enable-tftp --tftp-root=/srv/classic --log-facility=-
 
 run_qemus() { # LABEL N EXTRA_ARGS...
     local label=$1 n=$2 i
     shift 2
-    tb sh -c 'rm -f /run/classic-serial-* /run/classic-dnsmasq.log'
+    # The same cloud-config as ours for N nodes, on the classic subnet.
+    tb coreos-cluster prepare "$n" >/dev/null
+    sed 's/10\.77\.0\./10.88.0./g' "$r/srv/http/coreos-cluster/cloud-config.yaml" \
+        > "$r/srv/classic-http/cloud-config.yaml"
+    tb sh -c 'rm -f /run/classic-serial-*'
     tb systemctl restart classic-dhcp
+    since="@$(date +%s)"
     t0=$(now_ms)
     # The recipe's loop: `qemu ... &` then `sleep 1`, as root, tap made beforehand.
     for i in $(seq "$n"); do
-        tb systemd-run --quiet --unit="classic-vm$i" /usr/bin/qemu-system-x86_64 -accel tcg -m 512 \
+        tb systemd-run --quiet --unit="classic-vm$i" $IN_NETNS /usr/bin/qemu-system-x86_64 -accel tcg -m 512 \
             -nodefaults -display none -vga none \
             -netdev "tap,id=n0,ifname=classic-tap$i,script=no,downscript=no" \
             -device "virtio-net-pci,netdev=n0,mac=52:54:00:88:00:0$i" \
@@ -112,7 +127,7 @@ run_qemus() { # LABEL N EXTRA_ARGS...
         sleep 1
     done
     measure "$label" "$n" "$t0" "tb sh -c 'cat /run/classic-serial-*'" \
-        "tb grep -h 'sent .*initrd' /run/classic-dnsmasq.log; tb journalctl -o cat --no-pager -u classic-http | grep 'GET /initrd'"
+        "tb journalctl -o cat --no-pager --since $since -u classic-dhcp | grep 'sent .*initrd'"
     for i in $(seq "$n"); do tb systemctl stop "classic-vm$i"; done
 }
 for n in 1 3; do
@@ -124,7 +139,8 @@ for n in 1 3; do
 done
 
 echo
-echo "Time from start to each phase, ms (all nodes done; TCG, test guest, one run):"
+echo "Time from start to each phase, ms, when every node has reached it (TCG, test guest, one run):"
+echo "dhcp = the guest's own lease, initrd = loaded over the network, put/get = etcdctl put on node 1, get on node N"
 printf '%-8s %5s %8s %8s %12s %8s %8s %10s\n' how nodes dhcp initrd cloud-config etcd put/get "vs ours"
 while read -r label n dhcp initrd cc etcd putget; do
     ours=$(awk -v n="$n" '$1 == "ours" && $2 == n {print $7}' "$TESTBED_WORK/results")
