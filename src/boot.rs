@@ -9,8 +9,8 @@ use anyhow::{bail, Context};
 use askama::Template;
 
 use crate::config::Sources;
-use crate::generator::header;
 use crate::model::{BootMethod, Discovery, Model, NetworkMode, NodeIndex};
+use crate::output::header;
 
 /// Our directory inside the HTTP and TFTP roots.
 pub const SUBDIR: &str = "coreos-cluster";

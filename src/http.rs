@@ -6,8 +6,8 @@ use std::path::Path;
 use askama::Template;
 
 use crate::config::Sources;
-use crate::generator::header;
 use crate::model::{Model, NetworkMode};
+use crate::output::header;
 
 #[derive(Template)]
 #[template(path = "http/nginx.conf", escape = "none")]

@@ -4,8 +4,8 @@
 use askama::Template;
 
 use crate::config::Sources;
-use crate::generator::header;
 use crate::model::{BootMethod, Model, NetworkMode, NodeIndex, NODE_HOST_OFFSET};
+use crate::output::header;
 use crate::output::RenderedFile;
 
 /// Where networkd reads runtime configuration.

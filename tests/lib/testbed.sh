@@ -79,6 +79,16 @@ testbed_make_root() {
     done
 }
 
+# Mounts what chroot needs to run tools (systemd-analyze, the binaries) in
+# $TESTBED_ROOT without booting it.
+testbed_mount_for_chroot() {
+    local r=$TESTBED_ROOT
+    mount -t proc proc "$r/proc"
+    mount --rbind /dev "$r/dev"
+    mount -t tmpfs tmpfs "$r/run"
+    mount -t tmpfs tmpfs "$r/tmp"
+}
+
 # Builds the test guest and installs it where a user would put Flatcar's PXE
 # images, with a config drop-in for the test bed: TCG (KVM hangs on these
 # machines) and the guest as [image] source = "files". Sets TESTBED_IMAGES.

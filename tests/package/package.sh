@@ -99,11 +99,8 @@ left=$(cd "$R" && find . \( -type f -o -type l \) | sed 's|^\./||' |
 log "installed on a full system (overlay of /): verify units, run the binaries"
 TESTBED_PACKAGE=$pkg
 testbed_make_root
+testbed_mount_for_chroot
 r=$TESTBED_ROOT
-mount -t proc proc "$r/proc"
-mount --rbind /dev "$r/dev"
-mount -t tmpfs tmpfs "$r/run"
-mount -t tmpfs tmpfs "$r/tmp"
 units=$(cd "$r/usr/lib/systemd/system" && ls coreos-* machine-coreos.slice | sed 's/@\./@01./')
 out=$(chroot "$r" systemd-analyze verify $units 2>&1) || fail "verify failed:\n$out"
 [ -z "$out" ] || fail "verify warned:\n$out"

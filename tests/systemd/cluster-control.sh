@@ -8,29 +8,15 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-guest=$TESTBED_TOP/target/test-guest
-"$TESTBED_TOP/tests/guest/build.sh" "$guest"
 testbed_make_root
+testbed_use_test_guest 256 3
 r=$TESTBED_ROOT
-images=/var/lib/coreos-cluster/images/test
-install -Dm644 "$guest/vmlinuz" "$r$images/vmlinuz"
-install -Dm644 "$guest/initrd.img" "$r$images/initrd.img"
-mkdir -p "$r/etc/coreos-cluster"
+images=$TESTBED_IMAGES
 boot_guest="[\"-kernel\", \"$images/vmlinuz\", \"-initrd\", \"$images/initrd.img\", \"-append\", \"console=ttyS0\"]"
 cat > "$r/etc/coreos-cluster/cluster.toml" <<EOF
 [cluster]
 max-nodes = 5
 stagger-sec = 2
-
-[vm]
-accelerator = "tcg"
-memory-mib = 256
-powerdown-timeout-sec = 3
-
-[image]
-source = "files"
-kernel = "$images/vmlinuz"
-initrd = "$images/initrd.img"
 
 [node.1]
 extra-args = $boot_guest

@@ -9,11 +9,8 @@ testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
 testbed_make_root
+testbed_mount_for_chroot
 r=$TESTBED_ROOT
-mount -t proc proc "$r/proc"
-mount --rbind /dev "$r/dev"
-mount -t tmpfs tmpfs "$r/run"
-mount -t tmpfs tmpfs "$r/tmp"
 in_root() { chroot "$r" "$@"; }
 
 units=(
