@@ -13,6 +13,13 @@ mount -o remount,bind,ro "$r/proc/sys"
 # A read-only /sys: networkd then creates links without waiting for udev.
 mount -t sysfs -o ro sysfs "$r/sys"
 mount -t cgroup2 -o nsdelegate cgroup2 "$r/sys/fs/cgroup"
+# KSM's switch is global to the machine: writable only for a test that asks
+# (TESTBED_KSM_WRITABLE=1) and restores it.
+# The host's /sys is still mounted here (a new sysfs would share the
+# read-only one's superblock).
+if [ "${TESTBED_KSM_WRITABLE:-}" = 1 ]; then
+    mount --bind /sys/kernel/mm/ksm "$r/sys/kernel/mm/ksm"
+fi
 
 mount -t tmpfs -o mode=755,nosuid tmpfs "$r/dev"
 for node in null zero full random urandom tty; do
