@@ -1,7 +1,9 @@
 #!/bin/bash
-# Installs the Debian packages the tests and the demo need (root). Packages
-# do not start their services here: the tests start their own, in test beds.
+# Installs the Debian packages listed in tests/debian-packages.txt (root).
+# Packages must not start their services on this machine (tftpd-hpa, nginx,
+# etcd): the tests start their own, inside test beds.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 created_policy=
 if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -10,9 +12,6 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
     created_policy=1
 fi
 apt-get update
-apt-get install -y --no-install-recommends \
-    systemd dbus iproute2 procps util-linux bc time man-db cpio curl python3 \
-    qemu-system-x86 ipxe-qemu nginx-light tftpd-hpa pxelinux syslinux-common \
-    etcd-server etcd-client dnsmasq-base \
-    makepkg pacman-package-manager libarchive-tools fakeroot zstd busybox-static
+# shellcheck disable=SC2046
+apt-get install -y --no-install-recommends $(grep -v '^#' tests/debian-packages.txt)
 [ -z "$created_policy" ] || rm -f /usr/sbin/policy-rc.d
