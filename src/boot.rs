@@ -10,7 +10,7 @@ use askama::Template;
 
 use crate::config::Sources;
 use crate::model::{BootMethod, Discovery, Model, NetworkMode, NodeIndex};
-use crate::output::header;
+use crate::output::{finish, header};
 
 /// Our directory inside the HTTP and TFTP roots.
 pub const SUBDIR: &str = "coreos-cluster";
@@ -90,16 +90,15 @@ pub fn render_cloud_config(
         };
     }
     let header = header("coreos-cluster prepare", sources);
-    let mut text = CloudConfigTemplate {
-        header: &header,
-        ssh_authorized_keys: &model.cloud_config.ssh_authorized_keys,
-        discovery: bootstrap,
-        token: format!("coreos-cluster-{size}"),
-    }
-    .render()
-    .expect("cloud-config template renders");
-    text.push('\n');
-    Ok(text)
+    Ok(finish(
+        CloudConfigTemplate {
+            header: &header,
+            ssh_authorized_keys: &model.cloud_config.ssh_authorized_keys,
+            discovery: bootstrap,
+            token: format!("coreos-cluster-{size}"),
+        }
+        .render(),
+    ))
 }
 
 /// Kernel command line: where the cloud-config is, the console, the user's extras.
@@ -116,34 +115,31 @@ pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
 /// The boot script and where it goes (below the HTTP or TFTP root).
 pub fn render_boot_script(model: &Model, sources: &Sources, host: Ipv4Addr) -> (PathBuf, String) {
     let args = kernel_args(model, host);
+    let header = header("coreos-cluster prepare", sources);
     match model.boot.method {
         BootMethod::Ipxe => {
-            let header = header("coreos-cluster prepare", sources);
             let base_url = format!("http://{host}/{SUBDIR}");
             let script = IpxeScript {
                 header: &header,
                 base_url: &base_url,
                 kernel_args: &args,
             }
-            .render()
-            .expect("iPXE template renders");
+            .render();
             (
                 model.http_root.join(SUBDIR).join("boot.ipxe"),
-                script + "\n",
+                finish(script),
             )
         }
         BootMethod::Pxelinux => {
-            let header = header("coreos-cluster prepare", sources);
             let config = PxelinuxConfig {
                 header: &header,
                 prefix: &format!("{SUBDIR}/"),
                 kernel_args: &args,
             }
-            .render()
-            .expect("pxelinux template renders");
+            .render();
             (
                 model.tftp_root.join("pxelinux.cfg").join("default"),
-                config + "\n",
+                finish(config),
             )
         }
     }

@@ -6,7 +6,7 @@ use askama::Template;
 
 use crate::config::Sources;
 use crate::model::{Accelerator, BootMethod, Model, NetworkMode, NodeIndex, NodeOverride, Serial};
-use crate::output::{header, Contents, RenderedFile};
+use crate::output::{finish, header, Contents, RenderedFile};
 use crate::unit_syntax::{environment, escape_specifiers, exec_arg};
 
 /// Where the shipped static units are installed; generated links point here.
@@ -152,12 +152,7 @@ fn dropin(unit: &str) -> PathBuf {
 }
 
 fn text(path: PathBuf, rendered: askama::Result<String>) -> RenderedFile {
-    // The templates are fixed and their values plain strings: rendering cannot fail.
-    let mut body = rendered.expect("generator templates render");
-    if !body.ends_with('\n') {
-        body.push('\n');
-    }
-    RenderedFile::text(path, body)
+    RenderedFile::text(path, finish(rendered))
 }
 
 fn words(args: &[String]) -> String {

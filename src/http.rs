@@ -7,7 +7,7 @@ use askama::Template;
 
 use crate::config::Sources;
 use crate::model::{Model, NetworkMode};
-use crate::output::header;
+use crate::output::{finish, header};
 
 #[derive(Template)]
 #[template(path = "http/nginx.conf", escape = "none")]
@@ -26,15 +26,14 @@ pub fn render(model: &Model, sources: &Sources, runtime_dir: &Path) -> String {
         NetworkMode::Isolated { subnet, .. } => format!("{}:80", subnet.gateway()),
         NetworkMode::Bridged { .. } => "80".to_string(),
     };
-    let mut text = NginxConfig {
-        header: &header,
-        // Quoted in the template; config paths never hold `"`, `\\` or `$`.
-        runtime_dir: &runtime_dir.to_string_lossy(),
-        http_root: &model.http_root.to_string_lossy(),
-        listen: &listen,
-    }
-    .render()
-    .expect("nginx template renders");
-    text.push('\n');
-    text
+    finish(
+        NginxConfig {
+            header: &header,
+            // Quoted in the template; config paths never hold `"`, `\\` or `$`.
+            runtime_dir: &runtime_dir.to_string_lossy(),
+            http_root: &model.http_root.to_string_lossy(),
+            listen: &listen,
+        }
+        .render(),
+    )
 }

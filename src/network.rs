@@ -5,8 +5,7 @@ use askama::Template;
 
 use crate::config::Sources;
 use crate::model::{BootMethod, Model, NetworkMode, NodeIndex, NODE_HOST_OFFSET};
-use crate::output::header;
-use crate::output::RenderedFile;
+use crate::output::{finish, header, RenderedFile};
 
 /// Where networkd reads runtime configuration.
 pub const NETWORK_DIR: &str = "/run/systemd/network";
@@ -160,9 +159,5 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
 }
 
 fn text(name: String, rendered: askama::Result<String>) -> RenderedFile {
-    let mut body = rendered.expect("network templates render");
-    if !body.ends_with('\n') {
-        body.push('\n');
-    }
-    RenderedFile::text(name, body)
+    RenderedFile::text(name, finish(rendered))
 }
