@@ -9,12 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::paths::Root;
-
-/// Where the main config file lives, relative to the root.
-pub const CONFIG_FILE: &str = "etc/coreos-cluster/cluster.toml";
-/// Where drop-ins live, relative to the root; read in lexical order.
-pub const DROPIN_DIR: &str = "etc/coreos-cluster/cluster.toml.d";
+use crate::paths::{Root, CONFIG_FILE, DROPIN_DIR};
 
 /// A config file as read, kept so errors can point into it.
 #[derive(Debug, Clone)]
@@ -279,11 +274,11 @@ pub fn load(root: &Root) -> Result<(Sources, RawConfig), ConfigError> {
 /// The config files that exist, in the order they apply (paths on the running system).
 fn config_paths(root: &Root) -> Result<Vec<PathBuf>, ConfigError> {
     let mut paths = Vec::new();
-    let main = Path::new("/").join(CONFIG_FILE);
+    let main = PathBuf::from(CONFIG_FILE);
     if root.join(&main).exists() {
         paths.push(main);
     }
-    let dropin_dir = Path::new("/").join(DROPIN_DIR);
+    let dropin_dir = PathBuf::from(DROPIN_DIR);
     let entries = match std::fs::read_dir(root.join(&dropin_dir)) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(paths),

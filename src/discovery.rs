@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::model::check_url;
+use crate::values::check_url;
 
 /// One request's time limit, and how often and how long to back off.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -10,13 +10,17 @@ pub mod generator;
 pub mod http;
 pub mod kmsg;
 pub mod model;
+pub mod names;
 pub mod network;
 pub mod output;
 pub mod paths;
+pub mod prepare;
 pub mod qmp;
 pub mod status;
 pub mod systemd;
 pub mod unit_syntax;
+pub mod validate;
+pub mod values;
 
 use config::ConfigError;
 use model::Model;

@@ -259,3 +259,65 @@ impl Systemd for SystemdBus {
         })
     }
 }
+
+/// An in-memory systemd for the cluster and status logic; the real one is
+/// exercised by tests/systemd/cluster-control.sh.
+#[cfg(test)]
+pub mod fake {
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use super::{JobOutcome, ServiceDetails, Systemd, UnitState};
+
+    #[derive(Default)]
+    pub struct FakeSystemd {
+        pub units: Vec<UnitState>,
+        pub failing: Option<String>,
+        pub calls: RefCell<Vec<String>>,
+    }
+
+    impl Systemd for FakeSystemd {
+        fn start_unit(&self, unit: &str, _: Duration) -> anyhow::Result<JobOutcome> {
+            self.calls.borrow_mut().push(format!("start {unit}"));
+            let result = if self.failing.as_deref() == Some(unit) {
+                "failed"
+            } else {
+                "done"
+            };
+            Ok(JobOutcome::Finished(result.to_string()))
+        }
+        fn stop_units(
+            &self,
+            units: &[String],
+            _: Duration,
+        ) -> anyhow::Result<Vec<(String, JobOutcome)>> {
+            self.calls
+                .borrow_mut()
+                .push(format!("stop {}", units.join(" ")));
+            Ok(units
+                .iter()
+                .map(|u| (u.clone(), JobOutcome::Finished("done".into())))
+                .collect())
+        }
+        fn list_units(&self, patterns: &[&str]) -> anyhow::Result<Vec<UnitState>> {
+            let prefix = patterns[0].trim_end_matches("*.service");
+            Ok(self
+                .units
+                .iter()
+                .filter(|u| u.name.starts_with(prefix))
+                .cloned()
+                .collect())
+        }
+        fn service_details(&self, _: &str) -> anyhow::Result<ServiceDetails> {
+            Ok(ServiceDetails::default())
+        }
+    }
+
+    pub fn unit(name: &str, state: &str) -> UnitState {
+        UnitState {
+            name: name.into(),
+            active_state: state.into(),
+            sub_state: String::new(),
+        }
+    }
+}

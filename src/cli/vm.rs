@@ -1,4 +1,5 @@
-//! The helpers `coreos-vm@.service` runs around QEMU.
+//! The helpers `coreos-vm@.service` runs around QEMU: `vm-exec` (ExecStart=),
+//! `vm-started` (ExecStartPost=) and `vm-stop` (ExecStop=).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -6,7 +7,44 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::paths::Root;
 use crate::qmp::Qmp;
+
+/// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
+pub const EXIT_BAD_INSTANCE: i32 = 78;
+
+/// Check a coreos-vm@ instance name, then become QEMU (ExecStart=).
+///
+/// Exits with status 78 when the instance is not a node number, so systemd
+/// does not restart it; otherwise executes the command in place (same PID).
+#[derive(Debug, Args)]
+pub struct VmExec {
+    /// The instance: the node number as two lowercase hex digits.
+    instance: String,
+
+    /// QEMU's command line.
+    #[arg(last = true, required = true)]
+    command: Vec<std::ffi::OsString>,
+}
+
+impl VmExec {
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        use std::os::unix::process::CommandExt;
+        let checked = crate::load_model(root)
+            .map_err(anyhow::Error::from)
+            .and_then(|(_, model)| {
+                crate::names::parse_vm_instance(&self.instance, model.cluster.max_nodes)
+            });
+        if let Err(err) = checked {
+            eprintln!("coreos-cluster: {err:#}");
+            std::process::exit(EXIT_BAD_INSTANCE);
+        }
+        let err = std::process::Command::new(&self.command[0])
+            .args(&self.command[1..])
+            .exec();
+        Err(err).with_context(|| format!("executing {}", self.command[0].to_string_lossy()))
+    }
+}
 
 /// Wait until a just-started QEMU answers on its QMP socket (ExecStartPost=).
 ///
