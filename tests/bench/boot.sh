@@ -14,7 +14,7 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-[ -n "${TESTBED_PACKAGE:-}" ] || (cd "$TESTBED_TOP" && cargo build --quiet --bins)
+testbed_build
 testbed_make_root
 testbed_use_test_guest 512 10
 r=$TESTBED_ROOT

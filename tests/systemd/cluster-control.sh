@@ -57,16 +57,6 @@ for i in 01 02 03 04; do
     tb ip link set "coreos-tap$i" up
 done
 
-journal_has() { # PATTERN [journalctl args]: waits a little for journald to catch up
-    local pattern=$1
-    shift
-    for _ in $(seq 150); do
-        # Read it all first: grep -q closing the pipe early is a SIGPIPE failure under pipefail.
-        grep -q -- "$pattern" <<<"$(tb journalctl -o cat --no-pager "$@")" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 vm_state() { tb systemctl is-active "coreos-vm@$1.service" || true; }
 wait_guest_ready() { # NODE
     for _ in $(seq 300); do
