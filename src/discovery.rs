@@ -39,7 +39,9 @@ fn with_retries<T>(
                 return Err(err).with_context(|| format!("{what} failed after {ATTEMPTS} attempts"))
             }
             Err(err) => {
-                eprintln!("{what}: attempt {attempt} failed: {err:#}; retrying in {backoff:?}");
+                tracing::warn!(
+                    "{what}: attempt {attempt} failed: {err:#}; retrying in {backoff:?}"
+                );
                 std::thread::sleep(backoff);
                 backoff *= 2;
                 attempt += 1;

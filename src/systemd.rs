@@ -1,6 +1,7 @@
 //! The few systemd manager calls coreos-cluster makes, behind a narrow trait
 //! so the cluster logic can be tested without a bus; implemented over D-Bus
-//! (the system bus, as TESTBED.md found the private socket unreliable with zbus).
+//! (the system bus: zbus 5 in p2p mode on /run/systemd/private executed calls,
+//! then failed to parse the replies).
 
 use std::collections::HashMap;
 use std::sync::mpsc;

@@ -36,7 +36,7 @@ impl VmExec {
                 crate::names::parse_vm_instance(&self.instance, model.cluster.max_nodes)
             });
         if let Err(err) = checked {
-            eprintln!("coreos-cluster: {err:#}");
+            tracing::error!("{err:#}");
             std::process::exit(EXIT_BAD_INSTANCE);
         }
         let err = std::process::Command::new(&self.command[0])
@@ -114,18 +114,18 @@ impl VmStop {
             Ok(qmp) => qmp,
             Err(err) => {
                 // Nothing to power off gracefully; systemd ends whatever is left.
-                eprintln!("no ACPI powerdown: {err:#}");
+                tracing::warn!("no ACPI powerdown: {err:#}");
                 return Ok(());
             }
         };
         qmp.execute("system_powerdown")?;
         if qmp.wait_for_exit(deadline)? {
-            eprintln!(
+            tracing::info!(
                 "guest powered off after {:.1} s",
                 started.elapsed().as_secs_f64()
             );
         } else {
-            eprintln!(
+            tracing::warn!(
                 "guest ignored ACPI powerdown for {} s; leaving QEMU to systemd's SIGTERM",
                 self.timeout
             );
