@@ -10,9 +10,7 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-testbed_build
-testbed_make_root
-testbed_use_test_guest 512 10
+testbed_make_guest_root 512 10
 r=$TESTBED_ROOT
 testbed_syslinux_layout
 cat > "$r/etc/coreos-cluster/cluster.toml.d/50-bridged.toml" <<EOF

@@ -15,9 +15,7 @@ trap testbed_shutdown EXIT
 demo=
 [ "${1:-}" = --demo ] && demo=1
 
-testbed_build
-testbed_make_root
-testbed_use_test_guest 512 10
+testbed_make_guest_root 512 10
 testbed_boot multi-user.target
 
 etcdctl_on() { # NODE_IP ARGS...

@@ -12,6 +12,8 @@
 #   testbed_reboot [TARGET]    power it off and boot it again on the same root
 #   testbed_shutdown           power it off, wait, clean up
 #   testbed_build              build the binaries, unless testing $TESTBED_PACKAGE
+#   testbed_make_guest_root MEMORY_MIB POWERDOWN_TIMEOUT_SEC
+#                              testbed_build, testbed_make_root, testbed_use_test_guest
 #   testbed_syslinux_layout    Arch's syslinux paths in the root, from Debian's packages
 #   journal_wait PATTERN SECONDS [journalctl args]   wait for a journal line
 #   journal_has PATTERN [journalctl args]            the same, 15 s
@@ -41,6 +43,13 @@ testbed_pacman() {
 # The binaries under test: the package's when testing one, else a fresh build.
 testbed_build() {
     [ -n "${TESTBED_PACKAGE:-}" ] || (cd "$TESTBED_TOP" && cargo build --quiet --bins)
+}
+
+# The usual start of a test that boots VMs: the binaries, a root, the test guest.
+testbed_make_guest_root() { # MEMORY_MIB POWERDOWN_TIMEOUT_SEC
+    testbed_build
+    testbed_make_root
+    testbed_use_test_guest "$1" "$2"
 }
 
 # Arch's syslinux layout (/usr/lib/syslinux/bios), from Debian's packages.

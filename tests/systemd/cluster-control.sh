@@ -8,8 +8,7 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-testbed_make_root
-testbed_use_test_guest 256 3
+testbed_make_guest_root 256 3
 r=$TESTBED_ROOT
 images=$TESTBED_IMAGES
 boot_guest="[\"-kernel\", \"$images/vmlinuz\", \"-initrd\", \"$images/initrd.img\", \"-append\", \"console=ttyS0\"]"

@@ -11,8 +11,7 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-testbed_make_root
-testbed_use_test_guest 512 5
+testbed_make_guest_root 512 5
 r=$TESTBED_ROOT
 cat > "$r/etc/coreos-cluster/cluster.toml" <<EOF
 [cluster]
