@@ -1,20 +1,19 @@
 //! What a network-booting VM asks for: the boot script (iPXE over HTTP or
 //! pxelinux over TFTP), the kernel and initrd, and the cloud-config.
-//! Rendering is pure; `install_image` and the writers in `output` do the I/O.
+//! Rendering is pure; `prepare` writes the files and copies the images.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use askama::Template;
 
 use crate::config::Sources;
 use crate::model::{BootMethod, Discovery, Model, NetworkMode, NodeIndex};
-use crate::output::{finish, header};
+use crate::names::{self, ETCD_CLIENT_PORT, ETCD_PEER_PORT};
+use crate::output::{header, RenderedFile};
+use crate::paths::{CLOUD_CONFIG, INITRD, IPXE_SCRIPT, KERNEL, SUBDIR};
 
-/// Our directory inside the HTTP and TFTP roots.
-pub const SUBDIR: &str = "coreos-cluster";
-pub const CLOUD_CONFIG: &str = "cloud-config.yaml";
 /// The placeholder a user's own template uses, as in the classic recipe.
 pub const DISCOVERY_PLACEHOLDER: &str = "<DISCOVERY_URL>";
 
@@ -34,6 +33,8 @@ struct CloudConfigTemplate<'a> {
     ssh_authorized_keys: &'a [String],
     discovery: &'a EtcdBootstrap,
     token: String,
+    client_port: u16,
+    peer_port: u16,
 }
 
 #[derive(Template)]
@@ -41,6 +42,8 @@ struct CloudConfigTemplate<'a> {
 struct IpxeScript<'a> {
     header: &'a str,
     base_url: &'a str,
+    kernel: &'a str,
+    initrd: &'a str,
     kernel_args: &'a str,
 }
 
@@ -49,6 +52,8 @@ struct IpxeScript<'a> {
 struct PxelinuxConfig<'a> {
     header: &'a str,
     prefix: &'a str,
+    kernel: &'a str,
+    initrd: &'a str,
     kernel_args: &'a str,
 }
 
@@ -63,48 +68,73 @@ pub fn static_bootstrap(model: &Model, size: u8) -> Option<EtcdBootstrap> {
         .filter_map(NodeIndex::new)
         .map(|n| {
             let ip = subnet.node_address(n);
-            format!("{ip}=http://{ip}:2380")
+            format!("{ip}={}", names::etcd_peer_url(ip))
         })
         .collect();
     Some(EtcdBootstrap::Static(members.join(",")))
 }
 
+/// Everything `prepare` renders for a cluster of `size`: the cloud-config and
+/// the boot script, at their paths on the running system.
+pub fn render(
+    model: &Model,
+    sources: &Sources,
+    size: u8,
+    host: Ipv4Addr,
+    bootstrap: &EtcdBootstrap,
+    user_template: Option<&str>,
+) -> anyhow::Result<Vec<RenderedFile>> {
+    Ok(vec![
+        render_cloud_config(model, sources, size, bootstrap, user_template)?,
+        render_boot_script(model, sources, host),
+    ])
+}
+
+/// Where the cloud-config is served from, on the running system.
+pub fn cloud_config_path(model: &Model) -> PathBuf {
+    model.http_root.join(SUBDIR).join(CLOUD_CONFIG)
+}
+
 /// The cloud-config: the built-in template, or the user's with
 /// `<DISCOVERY_URL>` replaced. `$private_ipv4` is left for the HTTP server.
-pub fn render_cloud_config(
+fn render_cloud_config(
     model: &Model,
     sources: &Sources,
     size: u8,
     bootstrap: &EtcdBootstrap,
     user_template: Option<&str>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<RenderedFile> {
+    let path = cloud_config_path(model);
     if let Some(template) = user_template {
-        return match bootstrap {
-            EtcdBootstrap::Discovery(url) => Ok(template.replace(DISCOVERY_PLACEHOLDER, url)),
+        let text = match bootstrap {
+            EtcdBootstrap::Discovery(url) => template.replace(DISCOVERY_PLACEHOLDER, url),
             EtcdBootstrap::Static(_) if template.contains(DISCOVERY_PLACEHOLDER) => bail!(
                 "the cloud-config template uses {DISCOVERY_PLACEHOLDER}, but discovery.mode = \
                  \"static\" allocates no discovery URL; use \"etcd\" or \"public\", or set \
                  initial-cluster in the template"
             ),
-            EtcdBootstrap::Static(_) => Ok(template.to_string()),
+            EtcdBootstrap::Static(_) => template.to_string(),
         };
+        return Ok(RenderedFile::text(path, text));
     }
     let header = header("coreos-cluster prepare", sources);
-    Ok(finish(
-        CloudConfigTemplate {
+    Ok(RenderedFile::from_template(
+        path,
+        &CloudConfigTemplate {
             header: &header,
             ssh_authorized_keys: &model.cloud_config.ssh_authorized_keys,
             discovery: bootstrap,
             token: format!("coreos-cluster-{size}"),
-        }
-        .render(),
+            client_port: ETCD_CLIENT_PORT,
+            peer_port: ETCD_PEER_PORT,
+        },
     ))
 }
 
 /// Kernel command line: where the cloud-config is, the console, the user's extras.
 pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
     let mut args = vec![
-        format!("cloud-config-url=http://{host}/{SUBDIR}/{CLOUD_CONFIG}"),
+        format!("cloud-config-url={}", names::served_url(host, CLOUD_CONFIG)),
         "console=tty0".to_string(),
         "console=ttyS0".to_string(),
     ];
@@ -112,36 +142,40 @@ pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
     args.join(" ")
 }
 
-/// The boot script and where it goes (below the HTTP or TFTP root).
-pub fn render_boot_script(model: &Model, sources: &Sources, host: Ipv4Addr) -> (PathBuf, String) {
+/// Where the boot script goes: below the HTTP root (iPXE) or the TFTP root (pxelinux).
+pub fn boot_script_path(model: &Model) -> PathBuf {
+    match model.boot.method {
+        BootMethod::Ipxe => model.http_root.join(SUBDIR).join(IPXE_SCRIPT),
+        BootMethod::Pxelinux => model.tftp_root.join("pxelinux.cfg").join("default"),
+    }
+}
+
+/// The boot script that fetches the kernel and initrd.
+fn render_boot_script(model: &Model, sources: &Sources, host: Ipv4Addr) -> RenderedFile {
     let args = kernel_args(model, host);
     let header = header("coreos-cluster prepare", sources);
+    let path = boot_script_path(model);
     match model.boot.method {
-        BootMethod::Ipxe => {
-            let base_url = format!("http://{host}/{SUBDIR}");
-            let script = IpxeScript {
+        BootMethod::Ipxe => RenderedFile::from_template(
+            path,
+            &IpxeScript {
                 header: &header,
-                base_url: &base_url,
+                base_url: &names::served_base_url(host),
+                kernel: KERNEL,
+                initrd: INITRD,
                 kernel_args: &args,
-            }
-            .render();
-            (
-                model.http_root.join(SUBDIR).join("boot.ipxe"),
-                finish(script),
-            )
-        }
-        BootMethod::Pxelinux => {
-            let config = PxelinuxConfig {
+            },
+        ),
+        BootMethod::Pxelinux => RenderedFile::from_template(
+            path,
+            &PxelinuxConfig {
                 header: &header,
                 prefix: &format!("{SUBDIR}/"),
+                kernel: KERNEL,
+                initrd: INITRD,
                 kernel_args: &args,
-            }
-            .render();
-            (
-                model.tftp_root.join("pxelinux.cfg").join("default"),
-                finish(config),
-            )
-        }
+            },
+        ),
     }
 }
 
@@ -153,51 +187,38 @@ pub fn image_dir(model: &Model) -> PathBuf {
     }
 }
 
-/// Files copied as they are: (source, destination), all on the running system.
-pub fn copies(model: &Model) -> Vec<(PathBuf, PathBuf)> {
+/// A file served as it is: where it comes from and goes, on the running
+/// system, and what it is (for the error when it is missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    pub source: PathBuf,
+    pub dest: PathBuf,
+    pub what: &'static str,
+}
+
+/// The kernel, the initrd and (pxelinux) the syslinux files.
+pub fn copies(model: &Model) -> Vec<Copy> {
     let dir = image_dir(model);
     let mut list = vec![
-        (model.image.kernel.clone(), dir.join("vmlinuz")),
-        (model.image.initrd.clone(), dir.join("initrd")),
+        Copy {
+            source: model.image.kernel.clone(),
+            dest: dir.join(KERNEL),
+            what: "kernel (image.kernel)",
+        },
+        Copy {
+            source: model.image.initrd.clone(),
+            dest: dir.join(INITRD),
+            what: "initrd (image.initrd)",
+        },
     ];
     if model.boot.method == BootMethod::Pxelinux {
         for name in ["pxelinux.0", "ldlinux.c32"] {
-            list.push((
-                model.boot.syslinux_dir.join(name),
-                model.tftp_root.join(name),
-            ));
+            list.push(Copy {
+                source: model.boot.syslinux_dir.join(name),
+                dest: model.tftp_root.join(name),
+                what: "syslinux file (boot.syslinux-dir; package syslinux)",
+            });
         }
     }
     list
-}
-
-/// Puts `source` at `dest` (hard link when possible, else a copy), unless
-/// `dest` already has the same size and modification time. The swap is
-/// atomic: a VM booting meanwhile gets the old file or the new one.
-pub fn install_file(source: &Path, dest: &Path, what: &str) -> anyhow::Result<bool> {
-    let meta = std::fs::metadata(source)
-        .with_context(|| format!("{what} not found: looked for {}", source.display()))?;
-    if let Ok(existing) = std::fs::metadata(dest) {
-        if existing.len() == meta.len() && existing.modified().ok() == meta.modified().ok() {
-            return Ok(false);
-        }
-    }
-    let dir = dest.parent().expect("destinations are inside a root");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        dest.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(source, &tmp).is_err() {
-        std::fs::copy(source, &tmp)
-            .with_context(|| format!("copying {} to {}", source.display(), dir.display()))?;
-        let file = std::fs::File::options().write(true).open(&tmp)?;
-        file.set_modified(meta.modified()?)?;
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    std::fs::rename(&tmp, dest).with_context(|| format!("installing {}", dest.display()))?;
-    Ok(true)
 }

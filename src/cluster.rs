@@ -5,57 +5,13 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use crate::model::NodeIndex;
+use crate::names::{cluster_unit, vm_unit, CLUSTER_PATTERN, VM_PATTERN};
 use crate::systemd::{JobOutcome, Systemd, UnitState};
 
 /// How long `up` waits for one VM's start job (QEMU's QMP greeting included).
 pub const VM_START_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long `down` waits for all stop jobs; below coreos-cluster@'s TimeoutStopSec.
 pub const VMS_STOP_TIMEOUT: Duration = Duration::from_secs(270);
-
-pub const VM_PATTERN: &str = "coreos-vm@*.service";
-pub const CLUSTER_PATTERN: &str = "coreos-cluster@*.service";
-
-pub fn vm_unit(node: NodeIndex) -> String {
-    format!("coreos-vm@{}.service", node.instance())
-}
-
-pub fn cluster_unit(size: u8) -> String {
-    format!("coreos-cluster@{size}.service")
-}
-
-/// Parses a `coreos-cluster@` instance: the size, decimal, 1 to `max_nodes`.
-pub fn parse_cluster_size(text: &str, max_nodes: u8) -> anyhow::Result<u8> {
-    let size = text
-        .parse::<u8>()
-        .ok()
-        .filter(|n| (1..=max_nodes).contains(n) && text == n.to_string());
-    match size {
-        Some(size) => Ok(size),
-        None => bail!(
-            "invalid cluster size {text:?}: use a number of nodes from 1 to {max_nodes} \
-             (cluster.max-nodes), e.g. coreos-cluster@3"
-        ),
-    }
-}
-
-/// Parses a `coreos-vm@` instance: the node number as two lowercase hex digits.
-pub fn parse_vm_instance(text: &str, max_nodes: u8) -> anyhow::Result<NodeIndex> {
-    let node = (text.len() == 2
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then(|| u8::from_str_radix(text, 16).ok())
-    .flatten()
-    .and_then(NodeIndex::new)
-    .filter(|n| n.get() <= max_nodes);
-    match node {
-        Some(node) => Ok(node),
-        None => bail!(
-            "invalid VM instance {text:?}: use the node number as two lowercase hex digits, \
-             01 to {max_nodes:02x} (hex for cluster.max-nodes = {max_nodes}); node 1 is coreos-vm@01"
-        ),
-    }
-}
 
 /// Another cluster unit that is running or starting, if any.
 fn other_active_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<Option<UnitState>> {
@@ -179,62 +135,7 @@ pub fn down(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::systemd::ServiceDetails;
-    use std::cell::RefCell;
-
-    /// An in-memory systemd for the ordering and error logic; the real one is
-    /// exercised by tests/systemd/cluster-control.sh.
-    #[derive(Default)]
-    struct FakeSystemd {
-        units: Vec<UnitState>,
-        failing: Option<String>,
-        calls: RefCell<Vec<String>>,
-    }
-
-    impl Systemd for FakeSystemd {
-        fn start_unit(&self, unit: &str, _: Duration) -> anyhow::Result<JobOutcome> {
-            self.calls.borrow_mut().push(format!("start {unit}"));
-            let result = if self.failing.as_deref() == Some(unit) {
-                "failed"
-            } else {
-                "done"
-            };
-            Ok(JobOutcome::Finished(result.to_string()))
-        }
-        fn stop_units(
-            &self,
-            units: &[String],
-            _: Duration,
-        ) -> anyhow::Result<Vec<(String, JobOutcome)>> {
-            self.calls
-                .borrow_mut()
-                .push(format!("stop {}", units.join(" ")));
-            Ok(units
-                .iter()
-                .map(|u| (u.clone(), JobOutcome::Finished("done".into())))
-                .collect())
-        }
-        fn list_units(&self, patterns: &[&str]) -> anyhow::Result<Vec<UnitState>> {
-            let prefix = patterns[0].trim_end_matches("*.service");
-            Ok(self
-                .units
-                .iter()
-                .filter(|u| u.name.starts_with(prefix))
-                .cloned()
-                .collect())
-        }
-        fn service_details(&self, _: &str) -> anyhow::Result<ServiceDetails> {
-            Ok(ServiceDetails::default())
-        }
-    }
-
-    fn unit(name: &str, state: &str) -> UnitState {
-        UnitState {
-            name: name.into(),
-            active_state: state.into(),
-            sub_state: String::new(),
-        }
-    }
+    use crate::systemd::fake::{unit, FakeSystemd};
 
     #[test]
     fn up_starts_nodes_in_order_and_names_the_failing_one() {
@@ -299,18 +200,5 @@ mod tests {
         assert!(fake.calls.borrow().is_empty());
         down(&fake, Some(3), &mut |_| {}).unwrap();
         assert_eq!(*fake.calls.borrow(), ["stop coreos-vm@01.service"]);
-    }
-
-    #[test]
-    fn instance_names() {
-        assert_eq!(parse_cluster_size("3", 16).unwrap(), 3);
-        for bad in ["0", "256", "abc", "03", "+3", "17", ""] {
-            assert!(parse_cluster_size(bad, 16).is_err(), "{bad}");
-        }
-        assert_eq!(parse_vm_instance("0a", 16).unwrap().get(), 10);
-        for bad in ["1", "001", "0A", "00", "11", "zz", "-1"] {
-            assert!(parse_vm_instance(bad, 16).is_err(), "{bad}");
-        }
-        assert_eq!(parse_vm_instance("ff", 255).unwrap().get(), 255);
     }
 }

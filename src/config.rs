@@ -9,12 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
-use crate::paths::Root;
-
-/// Where the main config file lives, relative to the root.
-pub const CONFIG_FILE: &str = "etc/coreos-cluster/cluster.toml";
-/// Where drop-ins live, relative to the root; read in lexical order.
-pub const DROPIN_DIR: &str = "etc/coreos-cluster/cluster.toml.d";
+use crate::paths::{Root, CONFIG_FILE, DROPIN_DIR};
 
 /// A config file as read, kept so errors can point into it.
 #[derive(Debug, Clone)]
@@ -101,10 +96,17 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
 
 type Value<T> = Option<Located<T>>;
 
-/// Copies every field that `other` sets over `self`: later files win.
-macro_rules! merge_fields {
-    ($into:expr, $from:expr; $($field:ident),* $(,)?) => {
-        $( if $from.$field.is_some() { $into.$field = $from.$field; } )*
+/// Gives a section a `merge` that copies every key a later file sets: later
+/// files win. The pattern names every field without `..`, so a field left out
+/// here is a compile error, not a key that silently never overrides.
+macro_rules! merge_by_key {
+    ($section:ident { $($field:ident),* $(,)? }) => {
+        impl $section {
+            fn merge(&mut self, later: $section) {
+                let $section { $($field),* } = later;
+                $( if $field.is_some() { self.$field = $field; } )*
+            }
+        }
     };
 }
 
@@ -208,40 +210,148 @@ pub struct RawNode {
     pub extra_args: Value<Vec<String>>,
 }
 
+merge_by_key!(RawCluster {
+    start_at_boot,
+    max_nodes,
+    mac_prefix,
+    stagger_sec
+});
+merge_by_key!(RawVm {
+    memory_mib,
+    cores,
+    accelerator,
+    extra_args,
+    serial,
+    powerdown_timeout_sec
+});
+merge_by_key!(RawNetwork {
+    mode,
+    bridge,
+    subnet,
+    nat,
+    uplink,
+    bridge_mac
+});
+merge_by_key!(RawDiscovery { mode, url });
+merge_by_key!(RawBoot {
+    method,
+    syslinux_dir,
+    kernel_args
+});
+merge_by_key!(RawImage {
+    source,
+    channel,
+    dir,
+    kernel,
+    initrd
+});
+merge_by_key!(RawPaths {
+    tftp_root,
+    http_root
+});
+merge_by_key!(RawCloudConfig {
+    ssh_authorized_keys,
+    template
+});
+merge_by_key!(RawKsm { enable });
+merge_by_key!(RawNode {
+    memory_mib,
+    cores,
+    extra_args
+});
+
 impl RawConfig {
     /// Applies a later file on top of this one.
     fn merge(&mut self, later: RawConfig) {
-        let (a, b) = (&mut self.cluster, later.cluster);
-        merge_fields!(a, b; start_at_boot, max_nodes, mac_prefix, stagger_sec);
-        let (a, b) = (&mut self.vm, later.vm);
-        merge_fields!(a, b; memory_mib, cores, accelerator, extra_args, serial,
-            powerdown_timeout_sec);
-        let (a, b) = (&mut self.network, later.network);
-        merge_fields!(a, b; mode, bridge, subnet, nat, uplink, bridge_mac);
-        let (a, b) = (&mut self.discovery, later.discovery);
-        merge_fields!(a, b; mode, url);
-        let (a, b) = (&mut self.boot, later.boot);
-        merge_fields!(a, b; method, syslinux_dir, kernel_args);
-        let (a, b) = (&mut self.image, later.image);
-        merge_fields!(a, b; source, channel, dir, kernel, initrd);
-        let (a, b) = (&mut self.paths, later.paths);
-        merge_fields!(a, b; tftp_root, http_root);
-        let (a, b) = (&mut self.cloud_config, later.cloud_config);
-        merge_fields!(a, b; ssh_authorized_keys, template);
-        let (a, b) = (&mut self.ksm, later.ksm);
-        merge_fields!(a, b; enable);
-        for (key, node) in later.node {
+        let RawConfig {
+            cluster,
+            vm,
+            network,
+            discovery,
+            boot,
+            image,
+            paths,
+            cloud_config,
+            ksm,
+            node,
+        } = later;
+        self.cluster.merge(cluster);
+        self.vm.merge(vm);
+        self.network.merge(network);
+        self.discovery.merge(discovery);
+        self.boot.merge(boot);
+        self.image.merge(image);
+        self.paths.merge(paths);
+        self.cloud_config.merge(cloud_config);
+        self.ksm.merge(ksm);
+        for (key, later_node) in node {
             match self.node.get_mut(&key) {
-                Some(existing) => {
-                    let (a, b) = (&mut existing.value, node.value);
-                    merge_fields!(a, b; memory_mib, cores, extra_args);
-                }
+                Some(existing) => existing.value.merge(later_node.value),
                 None => {
-                    self.node.insert(key, node);
+                    self.node.insert(key, later_node);
                 }
             }
         }
     }
+}
+
+/// Every key a config file may set, as `section.key` (`node.N.key` for the
+/// per-node settings), read from the serde definitions that parse the files.
+pub fn keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    for &section in field_names::<RawConfig>() {
+        let (prefix, fields) = match section {
+            "cluster" => (section, field_names::<RawCluster>()),
+            "vm" => (section, field_names::<RawVm>()),
+            "network" => (section, field_names::<RawNetwork>()),
+            "discovery" => (section, field_names::<RawDiscovery>()),
+            "boot" => (section, field_names::<RawBoot>()),
+            "image" => (section, field_names::<RawImage>()),
+            "paths" => (section, field_names::<RawPaths>()),
+            "cloud-config" => (section, field_names::<RawCloudConfig>()),
+            "ksm" => (section, field_names::<RawKsm>()),
+            "node" => ("node.N", field_names::<RawNode>()),
+            other => panic!("config::keys() does not know section [{other}]"),
+        };
+        keys.extend(fields.iter().map(|field| format!("{prefix}.{field}")));
+    }
+    keys
+}
+
+/// The (renamed) field names serde derives for a struct: a deserializer that
+/// only records what `deserialize_struct` is asked for.
+fn field_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{value::Error, Error as _, Visitor};
+
+    struct Probe<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for Probe<'_> {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Error> {
+            Err(Error::custom("not a struct"))
+        }
+
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Error> {
+            *self.0 = fields;
+            Err(Error::custom("fields recorded"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+            enum identifier ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Probe(&mut fields));
+    fields
 }
 
 /// Parses one file's text. `file` is its index in `Sources`.
@@ -279,11 +389,11 @@ pub fn load(root: &Root) -> Result<(Sources, RawConfig), ConfigError> {
 /// The config files that exist, in the order they apply (paths on the running system).
 fn config_paths(root: &Root) -> Result<Vec<PathBuf>, ConfigError> {
     let mut paths = Vec::new();
-    let main = Path::new("/").join(CONFIG_FILE);
+    let main = PathBuf::from(CONFIG_FILE);
     if root.join(&main).exists() {
         paths.push(main);
     }
-    let dropin_dir = Path::new("/").join(DROPIN_DIR);
+    let dropin_dir = PathBuf::from(DROPIN_DIR);
     let entries = match std::fs::read_dir(root.join(&dropin_dir)) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(paths),

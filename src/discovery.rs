@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::model::check_url;
+use crate::values::check_url;
 
 /// One request's time limit, and how often and how long to back off.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,7 +39,9 @@ fn with_retries<T>(
                 return Err(err).with_context(|| format!("{what} failed after {ATTEMPTS} attempts"))
             }
             Err(err) => {
-                eprintln!("{what}: attempt {attempt} failed: {err:#}; retrying in {backoff:?}");
+                tracing::warn!(
+                    "{what}: attempt {attempt} failed: {err:#}; retrying in {backoff:?}"
+                );
                 std::thread::sleep(backoff);
                 backoff *= 2;
                 attempt += 1;

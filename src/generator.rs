@@ -6,13 +6,15 @@ use askama::Template;
 
 use crate::config::Sources;
 use crate::model::{Accelerator, BootMethod, Model, NetworkMode, NodeIndex, NodeOverride, Serial};
-use crate::output::{finish, header, Contents, RenderedFile};
+use crate::names::{
+    self, CLUSTER_TEMPLATE, CONFIG_UNIT, HTTP_UNIT, KSM_UNIT, TFTPD_UNIT, VM_TEMPLATE,
+};
+use crate::output::{header, RenderedFile};
+use crate::paths::UNIT_DIR;
 use crate::unit_syntax::{environment, escape_specifiers, exec_arg};
 
-/// Where the shipped static units are installed; generated links point here.
-pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
-/// The unit that re-checks the config and fails visibly when it is bad.
-pub const CONFIG_UNIT: &str = "coreos-cluster-config.service";
+/// Where the generator links units to start at boot.
+const BOOT_TARGET_WANTS: &str = "multi-user.target.wants";
 /// Drop-in file name used for every unit we extend.
 const DROPIN: &str = "50-coreos-cluster.conf";
 /// Per-node drop-ins need their own name: a file named like the template's
@@ -34,7 +36,7 @@ struct VmDropIn<'a> {
 struct VmNodeDropIn<'a> {
     header: &'a str,
     node: NodeIndex,
-    instance: String,
+    unit: String,
     environment: Vec<String>,
 }
 
@@ -66,73 +68,68 @@ struct TftpdDropIn<'a> {
 /// Everything the generator writes for a valid config.
 pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
     let header = header("coreos-cluster-generator", sources);
+    let header = header.as_str();
     let mut files = vec![
-        text(
-            dropin("coreos-vm@.service"),
-            VmDropIn {
-                header: &header,
+        RenderedFile::from_template(
+            dropin(VM_TEMPLATE),
+            &VmDropIn {
+                header,
                 environment: vm_environment(model),
                 stop_timeout_sec: model.vm.powerdown_timeout_sec + STOP_MARGIN_SEC,
-            }
-            .render(),
+            },
         ),
-        text(
-            dropin("coreos-cluster@.service"),
-            ClusterDropIn {
-                header: &header,
+        RenderedFile::from_template(
+            dropin(CLUSTER_TEMPLATE),
+            &ClusterDropIn {
+                header,
                 wants: cluster_wants(model),
                 writable: writable_roots(model),
-            }
-            .render(),
+            },
         ),
     ];
 
     for (&node, settings) in &model.nodes {
-        let instance = node.instance();
-        files.push(text(
-            Path::new(&format!("coreos-vm@{instance}.service.d")).join(NODE_DROPIN),
-            VmNodeDropIn {
-                header: &header,
+        let unit = names::vm_unit(node);
+        files.push(RenderedFile::from_template(
+            Path::new(&format!("{unit}.d")).join(NODE_DROPIN),
+            &VmNodeDropIn {
+                header,
                 node,
-                instance,
+                unit,
                 environment: node_environment(settings),
-            }
-            .render(),
+            },
         ));
     }
 
     let wait_online = wait_online_unit(model);
-    files.push(text(
-        dropin("coreos-cluster-http.service"),
-        HttpDropIn {
-            header: &header,
+    files.push(RenderedFile::from_template(
+        dropin(HTTP_UNIT),
+        &HttpDropIn {
+            header,
             wait_online: &wait_online,
             clients: match &model.network.mode {
                 NetworkMode::Isolated { subnet, .. } => Some(subnet.to_string()),
                 NetworkMode::Bridged { .. } => None,
             },
-        }
-        .render(),
+        },
     ));
 
     if model.boot.method == BootMethod::Pxelinux {
-        files.push(text(
-            dropin("tftpd.service"),
-            TftpdDropIn {
-                header: &header,
+        files.push(RenderedFile::from_template(
+            dropin(TFTPD_UNIT),
+            &TftpdDropIn {
+                header,
                 wait_online: &wait_online,
                 exec_start: tftpd_command(model),
-            }
-            .render(),
+            },
         ));
     }
 
     if let Some(size) = model.cluster.start_at_boot {
-        let unit = format!("coreos-cluster@{size}.service");
-        files.push(RenderedFile {
-            path: Path::new("multi-user.target.wants").join(unit),
-            contents: Contents::Symlink(Path::new(UNIT_DIR).join("coreos-cluster@.service")),
-        });
+        files.push(RenderedFile::symlink(
+            Path::new(BOOT_TARGET_WANTS).join(names::cluster_unit(size)),
+            Path::new(UNIT_DIR).join(CLUSTER_TEMPLATE),
+        ));
     }
     files
 }
@@ -141,18 +138,14 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
 /// VM, and a link that makes the config check run, fail and show in
 /// `systemctl --failed` with the same message.
 pub fn render_config_error() -> Vec<RenderedFile> {
-    vec![RenderedFile {
-        path: Path::new("multi-user.target.wants").join(CONFIG_UNIT),
-        contents: Contents::Symlink(Path::new(UNIT_DIR).join(CONFIG_UNIT)),
-    }]
+    vec![RenderedFile::symlink(
+        Path::new(BOOT_TARGET_WANTS).join(CONFIG_UNIT),
+        Path::new(UNIT_DIR).join(CONFIG_UNIT),
+    )]
 }
 
 fn dropin(unit: &str) -> PathBuf {
     Path::new(&format!("{unit}.d")).join(DROPIN)
-}
-
-fn text(path: PathBuf, rendered: askama::Result<String>) -> RenderedFile {
-    RenderedFile::text(path, finish(rendered))
 }
 
 fn words(args: &[String]) -> String {
@@ -182,10 +175,10 @@ fn vm_environment(model: &Model) -> Vec<String> {
         environment("QEMU_CORES", &vm.cores.to_string()),
         environment("QEMU_ACCEL_ARGS", &accel_args.join(" ")),
         format!(
-            "Environment=\"QEMU_MAC={}:%i\"",
-            escape_specifiers(&model.cluster.mac_prefix)
+            "Environment=\"QEMU_MAC={}\"",
+            names::mac_for(&escape_specifiers(&model.cluster.mac_prefix), "%i")
         ),
-        "Environment=\"QEMU_TAP=coreos-tap%i\"".to_string(),
+        format!("Environment=\"QEMU_TAP={}\"", names::tap_name_for("%i")),
         format!("Environment=\"QEMU_SERIAL={serial}\""),
         format!("Environment=\"QEMU_EXTRA_ARGS={}\"", words(&vm.extra_args)),
         environment(
@@ -224,10 +217,10 @@ fn writable_roots(model: &Model) -> Vec<String> {
 fn cluster_wants(model: &Model) -> Vec<&'static str> {
     let mut wants = Vec::new();
     if model.boot.method == BootMethod::Pxelinux {
-        wants.push("tftpd.service");
+        wants.push(TFTPD_UNIT);
     }
     if model.ksm {
-        wants.push("coreos-cluster-ksm.service");
+        wants.push(KSM_UNIT);
     }
     wants
 }

@@ -1,14 +1,16 @@
 //! The networkd files for the cluster: model in, `.netdev`/`.network` out.
 //! Written to /run/systemd/network by `coreos-cluster setup-network`.
 
+use std::net::Ipv4Addr;
+
 use askama::Template;
 
 use crate::config::Sources;
-use crate::model::{BootMethod, Model, NetworkMode, NodeIndex, NODE_HOST_OFFSET};
-use crate::output::{finish, header, RenderedFile};
+use crate::model::{BootMethod, Model, NetworkMode, NodeIndex};
+use crate::names::{self, TAP_PREFIX};
+use crate::output::{header, RenderedFile};
+use crate::paths::IPXE_SCRIPT;
 
-/// Where networkd reads runtime configuration.
-pub const NETWORK_DIR: &str = "/run/systemd/network";
 /// Every file of ours starts with this, so stale ones can be found and removed.
 pub const FILE_PREFIX: &str = "50-coreos-cluster-";
 
@@ -62,102 +64,87 @@ struct TapNetdev<'a> {
 struct TapsNetwork<'a> {
     header: &'a str,
     bridge: &'a str,
+    tap_prefix: &'a str,
 }
 
 /// The URL (iPXE) or TFTP path (pxelinux) that DHCP hands out as boot file.
-pub fn boot_filename(model: &Model, host: std::net::Ipv4Addr) -> String {
+pub fn boot_filename(model: &Model, host: Ipv4Addr) -> String {
     match model.boot.method {
-        BootMethod::Ipxe => format!("http://{host}/coreos-cluster/boot.ipxe"),
+        BootMethod::Ipxe => names::served_url(host, IPXE_SCRIPT),
         BootMethod::Pxelinux => "pxelinux.0".to_string(),
     }
 }
 
+/// File `suffix` of ours, named so `FILE_PREFIX` finds it.
+fn file(suffix: &str, template: &impl Template) -> RenderedFile {
+    RenderedFile::from_template(format!("{FILE_PREFIX}{suffix}"), template)
+}
+
 pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
     let header = header("coreos-cluster setup-network", sources);
+    let header = header.as_str();
     let bridge = model.network.bridge.as_str();
-    let name = |suffix: &str| format!("{FILE_PREFIX}{suffix}");
-    let mut files = Vec::new();
     let bridge_mac = match &model.network.mode {
         NetworkMode::Bridged { bridge_mac, .. } => bridge_mac.as_deref(),
         NetworkMode::Isolated { .. } => None,
     };
-    files.push(text(
-        name("bridge.netdev"),
-        BridgeNetdev {
-            header: &header,
+    let mut files = vec![file(
+        "bridge.netdev",
+        &BridgeNetdev {
+            header,
             bridge,
             bridge_mac,
-        }
-        .render(),
-    ));
+        },
+    )];
     match &model.network.mode {
         NetworkMode::Isolated { subnet, nat } => {
-            let nodes = u32::from(model.cluster.max_nodes);
             // Unknown clients get addresses after the nodes' static leases.
-            let pool_offset = NODE_HOST_OFFSET + nodes + 1;
-            let hosts = (1u32 << (32 - subnet.prefix_len)) - 2;
+            let (pool_offset, pool_size) = subnet.dhcp_pool(model.cluster.max_nodes);
             let leases = (1..=model.cluster.max_nodes)
                 .filter_map(NodeIndex::new)
                 .map(|n| (model.node_mac(n), subnet.node_address(n).to_string()))
                 .collect();
-            files.push(text(
-                name("bridge.network"),
-                IsolatedNetwork {
-                    header: &header,
+            files.push(file(
+                "bridge.network",
+                &IsolatedNetwork {
+                    header,
                     bridge,
                     gateway: subnet.gateway().to_string(),
                     prefix_len: subnet.prefix_len,
                     nat: *nat,
                     pool_offset,
-                    pool_size: hosts.saturating_sub(pool_offset - 1).max(1),
+                    pool_size,
                     boot_filename: boot_filename(model, subnet.gateway()),
                     leases,
-                }
-                .render(),
+                },
             ));
         }
         NetworkMode::Bridged { uplink, .. } => {
-            files.push(text(
-                name("bridge.network"),
-                BridgedNetwork {
-                    header: &header,
-                    bridge,
-                }
-                .render(),
-            ));
-            files.push(text(
-                name("uplink.network"),
-                UplinkNetwork {
-                    header: &header,
+            files.push(file("bridge.network", &BridgedNetwork { header, bridge }));
+            files.push(file(
+                "uplink.network",
+                &UplinkNetwork {
+                    header,
                     bridge,
                     uplink,
-                }
-                .render(),
+                },
             ));
         }
     }
     for node in (1..=model.cluster.max_nodes).filter_map(NodeIndex::new) {
-        files.push(text(
-            name(&format!("tap{}.netdev", node.instance())),
-            TapNetdev {
-                header: &header,
-                node,
-                tap: Model::tap_name(node),
-            }
-            .render(),
+        let tap = names::tap_name(node);
+        files.push(file(
+            &format!("tap{}.netdev", names::vm_instance(node)),
+            &TapNetdev { header, node, tap },
         ));
     }
-    files.push(text(
-        name("taps.network"),
-        TapsNetwork {
-            header: &header,
+    files.push(file(
+        "taps.network",
+        &TapsNetwork {
+            header,
             bridge,
-        }
-        .render(),
+            tap_prefix: TAP_PREFIX,
+        },
     ));
     files
-}
-
-fn text(name: String, rendered: askama::Result<String>) -> RenderedFile {
-    RenderedFile::text(name, finish(rendered))
 }

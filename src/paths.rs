@@ -1,9 +1,32 @@
-//! The root every path hangs off, so tests run against fake roots.
+//! Every path the product reads or writes, and the root they hang off, so
+//! tests run against fake roots. Paths here are as seen on the running system.
 
 use std::path::{Path, PathBuf};
 
 /// Environment variable that moves the generator's root (its argv is fixed by systemd).
 pub const ROOT_ENV: &str = "COREOS_CLUSTER_ROOT";
+
+/// The main config file.
+pub const CONFIG_FILE: &str = "/etc/coreos-cluster/cluster.toml";
+/// Config drop-ins, read in lexical order after the main file.
+pub const DROPIN_DIR: &str = "/etc/coreos-cluster/cluster.toml.d";
+/// Where the shipped static units are installed; generated links point here.
+pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
+/// Where networkd reads runtime configuration.
+pub const NETWORK_DIR: &str = "/run/systemd/network";
+/// Where `prepare` records the discovery URL it allocated, for `status`.
+pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
+/// The kernel's KSM switches and counters.
+pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
+/// Our directory inside the HTTP and TFTP roots.
+pub const SUBDIR: &str = "coreos-cluster";
+/// File names inside SUBDIR (and the pxelinux tree).
+pub const CLOUD_CONFIG: &str = "cloud-config.yaml";
+pub const IPXE_SCRIPT: &str = "boot.ipxe";
+pub const KERNEL: &str = "vmlinuz";
+pub const INITRD: &str = "initrd";
+/// nginx's config, in the HTTP unit's runtime directory.
+pub const NGINX_CONFIG: &str = "nginx.conf";
 
 /// A directory standing in for `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]

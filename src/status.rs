@@ -8,16 +8,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cluster::{CLUSTER_PATTERN, VM_PATTERN};
 use crate::model::{Model, NetworkMode, NodeIndex};
-use crate::paths::Root;
+use crate::names::{self, CLUSTER_PATTERN, VM_PATTERN};
+use crate::paths::{Root, DISCOVERY_URL_FILE, KSM_DIR};
 use crate::systemd::Systemd;
 
 /// Bumped on any incompatible change of the JSON below.
 pub const SCHEMA_VERSION: u32 = 1;
-/// Where `prepare` records the discovery URL it allocated.
-pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
-const ETCD_CLIENT_PORT: u16 = 2379;
 
 #[derive(Debug, Serialize)]
 pub struct Status {
@@ -29,12 +26,15 @@ pub struct Status {
     /// Memory charged to the VMs, where systemd accounts it, else their RSS.
     pub memory_bytes: Option<u64>,
     pub ksm: Option<KsmStatus>,
+    /// VM units that are not stopped but name no node of this config
+    /// (`coreos-vm@1`, or a node above cluster.max-nodes).
+    pub other_units: Vec<OtherUnit>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ClusterStatus {
     pub unit: String,
-    pub size: Option<u8>,
+    pub size: u8,
     pub active_state: String,
 }
 
@@ -53,6 +53,13 @@ pub struct NodeStatus {
 }
 
 #[derive(Debug, Serialize)]
+pub struct OtherUnit {
+    pub unit: String,
+    pub active_state: String,
+    pub sub_state: String,
+}
+
+#[derive(Debug, Serialize)]
 pub struct KsmStatus {
     pub run: u32,
     pub pages_sharing: u64,
@@ -63,19 +70,13 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
     let clusters = systemd.list_units(&[CLUSTER_PATTERN])?;
     // The running (or starting, stopping) cluster; else a failed one, which
     // explains why nothing runs. Instances that are no size are not clusters.
+    let max_nodes = model.cluster.max_nodes;
     let cluster = clusters
         .iter()
         .filter_map(|u| {
-            let size = u
-                .name
-                .strip_prefix("coreos-cluster@")
-                .and_then(|s| s.strip_suffix(".service"))
-                .and_then(|s| {
-                    crate::cluster::parse_cluster_size(s, model.cluster.max_nodes).ok()
-                })?;
             Some(ClusterStatus {
+                size: names::parse_cluster_unit(&u.name, max_nodes)?,
                 unit: u.name.clone(),
-                size: Some(size),
                 active_state: u.active_state.clone(),
             })
         })
@@ -84,26 +85,27 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
 
     let vm_units = systemd.list_units(&[VM_PATTERN])?;
     // The cluster's nodes, plus any other VM unit systemd knows and that is not stopped.
-    let mut indices: BTreeSet<u8> =
-        (1..=cluster.as_ref().and_then(|c| c.size).unwrap_or(0)).collect();
-    for unit in &vm_units {
-        let index = unit
-            .name
-            .strip_prefix("coreos-vm@")
-            .and_then(|s| s.strip_suffix(".service"))
-            .and_then(|s| u8::from_str_radix(s, 16).ok());
-        if let Some(i) = index.filter(|&i| i != 0) {
-            if unit.active_state != "inactive" {
-                indices.insert(i);
+    let mut indices: BTreeSet<NodeIndex> = (1..=cluster.as_ref().map_or(0, |c| c.size))
+        .filter_map(NodeIndex::new)
+        .collect();
+    let mut other_units = Vec::new();
+    for unit in vm_units.iter().filter(|u| u.active_state != "inactive") {
+        match names::parse_vm_unit(&unit.name, max_nodes) {
+            Some(node) => {
+                indices.insert(node);
             }
+            None => other_units.push(OtherUnit {
+                unit: unit.name.clone(),
+                active_state: unit.active_state.clone(),
+                sub_state: unit.sub_state.clone(),
+            }),
         }
     }
 
     let neighbours = read_neighbours(root);
     let mut nodes = Vec::new();
-    for i in indices {
-        let node = NodeIndex::new(i).expect("0 filtered out");
-        let unit = crate::cluster::vm_unit(node);
+    for node in indices {
+        let unit = names::vm_unit(node);
         let state = vm_units.iter().find(|u| u.name == unit);
         let (active_state, sub_state) = state.map_or(("inactive".into(), "dead".into()), |s| {
             (s.active_state.clone(), s.sub_state.clone())
@@ -120,7 +122,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             .memory_current
             .or_else(|| rss_bytes(root, details.main_pid));
         nodes.push(NodeStatus {
-            node: i,
+            node: node.get(),
             etcd_healthy: match ip {
                 Some(ip) if running => Some(etcd_healthy(ip)),
                 _ => None,
@@ -145,7 +147,8 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             .filter(|s| !s.is_empty()),
         memory_bytes: (!memory.is_empty()).then(|| memory.iter().sum()),
         nodes,
-        ksm: read_ksm(&root.join("/sys/kernel/mm/ksm")),
+        other_units,
+        ksm: read_ksm(&root.join(KSM_DIR)),
     })
 }
 
@@ -187,7 +190,7 @@ fn etcd_healthy(ip: Ipv4Addr) -> bool {
         .timeout_global(Some(Duration::from_secs(2)))
         .build()
         .into();
-    let url = format!("http://{ip}:{ETCD_CLIENT_PORT}/health");
+    let url = format!("{}/health", names::etcd_client_url(ip));
     let Ok(mut response) = agent.get(&url).call() else {
         return false;
     };
@@ -238,4 +241,48 @@ fn read_ksm(dir: &Path) -> Option<KsmStatus> {
         pages_sharing,
         saved_bytes: pages_sharing * page_size,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::systemd::fake::{unit, FakeSystemd};
+
+    #[test]
+    fn a_unit_that_names_no_node_is_reported_as_itself() {
+        let root = tempfile::tempdir().unwrap();
+        let (_, model) = crate::load_model(&Root::new(root.path())).unwrap();
+        let fake = FakeSystemd {
+            units: vec![
+                unit("coreos-cluster@2.service", "failed"),
+                unit("coreos-vm@1.service", "failed"),
+                unit("coreos-vm@02.service", "failed"),
+            ],
+            ..Default::default()
+        };
+        let status = gather(&model, &fake, &Root::new(root.path())).unwrap();
+        let cluster = status.cluster.unwrap();
+        assert_eq!(
+            (cluster.unit.as_str(), cluster.size),
+            ("coreos-cluster@2.service", 2)
+        );
+        let nodes: Vec<_> = status
+            .nodes
+            .iter()
+            .map(|n| (n.node, n.unit.as_str(), n.active_state.as_str()))
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                (1, "coreos-vm@01.service", "inactive"),
+                (2, "coreos-vm@02.service", "failed")
+            ]
+        );
+        let others: Vec<_> = status
+            .other_units
+            .iter()
+            .map(|u| (u.unit.as_str(), u.active_state.as_str()))
+            .collect();
+        assert_eq!(others, [("coreos-vm@1.service", "failed")]);
+    }
 }

@@ -1,17 +1,31 @@
 //! Golden tests for everything `prepare`, `setup-network` and `setup-http`
 //! write: each case under tests/prepare/golden/ is a fake root, a `commands`
-//! file (one coreos-cluster command a line; `{root}` is the fake root) and the
-//! exact tree of new files (`expected/`). Each case runs twice: the second run
-//! must change nothing (same bytes, same inodes: files are replaced only when
+//! file (one coreos-cluster command a line, run with --root) and the exact
+//! tree of new files (`expected/`). Each case runs twice: the second run must
+//! change nothing (same bytes, same inodes: files are replaced only when
 //! their contents change). Static discovery only, so output is deterministic.
 //!
 //! To change expected output on purpose: UPDATE_GOLDEN=1 cargo test --test prepare_golden
+
+mod golden;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use golden::{check, Failed};
+
+fn main() {
+    golden::run(
+        "prepare",
+        golden::cases("tests/prepare/golden", "commands", 4),
+        prepare_case,
+        Vec::new(),
+    );
+}
+
+/// Every file below `dir`: its bytes and inode.
 fn files_below(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u64)> {
     let mut files = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -30,98 +44,52 @@ fn files_below(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u64)> {
     files
 }
 
-fn run_commands(case: &Path, root: &Path) {
-    let commands = std::fs::read_to_string(case.join("commands")).unwrap();
+fn run_commands(case: &Path, root: &Path) -> Result<(), Failed> {
+    let commands = std::fs::read_to_string(case.join("commands"))?;
     for line in commands.lines().filter(|l| !l.trim().is_empty()) {
-        let line = line.replace("{root}", &root.to_string_lossy());
         let output = Command::new(env!("CARGO_BIN_EXE_coreos-cluster"))
             .arg("--root")
             .arg(root)
             .args(line.split_whitespace())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}: `{line}` failed:\n{}",
-            case.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
+            .output()?;
+        check(output.status.success(), || {
+            format!(
+                "`{line}` failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })?;
     }
+    Ok(())
 }
 
-#[test]
-fn prepare_output_matches_golden_trees_and_is_idempotent() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/prepare/golden");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("commands").is_file())
+fn prepare_case(case: &Path) -> Result<(), Failed> {
+    let work = tempfile::tempdir()?;
+    let root = work.path().join("root");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(case.join("root"))
+        .arg(&root)
+        .status()?;
+    check(copied.success(), || "copying the fake root failed")?;
+    let before = files_below(&root);
+
+    run_commands(case, &root)?;
+    let first = files_below(&root);
+    run_commands(case, &root)?;
+    let second = files_below(&root);
+    let rewritten: Vec<_> = first
+        .keys()
+        .filter(|k| first.get(*k) != second.get(*k))
         .collect();
-    cases.sort();
-    assert!(cases.len() >= 4, "golden cases missing");
-    let mut failures = Vec::new();
-    for case in cases {
-        let name = case.file_name().unwrap().to_string_lossy().to_string();
-        let work =
-            std::env::temp_dir().join(format!("cc-prepare-golden-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&work);
-        std::fs::create_dir_all(&work).unwrap();
-        let root = work.join("root");
-        assert!(Command::new("cp")
-            .arg("-a")
-            .arg(case.join("root"))
-            .arg(&root)
-            .status()
-            .unwrap()
-            .success());
-        let before = files_below(&root);
+    check(rewritten.is_empty(), || {
+        format!("a second run rewrote {rewritten:?}")
+    })?;
 
-        run_commands(&case, &root);
-        let first = files_below(&root);
-        run_commands(&case, &root);
-        let second = files_below(&root);
-        if first != second {
-            let changed: Vec<_> = first
-                .keys()
-                .filter(|k| first.get(*k) != second.get(*k))
-                .collect();
-            failures.push(format!("{name}: a second run rewrote {changed:?}"));
-        }
-
-        // The new files, with the fake root's path taken out of their text.
-        let produced = work.join("produced");
-        let prefix = root.to_string_lossy().to_string();
-        for (rel, (bytes, _)) in first.iter().filter(|(k, _)| !before.contains_key(*k)) {
-            let path = produced.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let text = String::from_utf8_lossy(bytes).replace(&prefix, "");
-            std::fs::write(path, text).unwrap();
-        }
-        let expected = case.join("expected");
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            let _ = std::fs::remove_dir_all(&expected);
-            assert!(Command::new("cp")
-                .arg("-a")
-                .arg(&produced)
-                .arg(&expected)
-                .status()
-                .unwrap()
-                .success());
-        } else {
-            let diff = Command::new("diff")
-                .arg("-ru")
-                .arg(&expected)
-                .arg(&produced)
-                .output()
-                .unwrap();
-            if !diff.status.success() {
-                failures.push(format!(
-                    "{name}:\n{}",
-                    String::from_utf8_lossy(&diff.stdout)
-                ));
-            }
-        }
-        let _ = std::fs::remove_dir_all(&work);
+    let produced = work.path().join("produced");
+    for (rel, (bytes, _)) in first.iter().filter(|(k, _)| !before.contains_key(*k)) {
+        let path = produced.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap())?;
+        std::fs::write(path, bytes)?;
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    golden::compare_tree(case, &produced)
 }

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use coreos_cluster::generator::{render, render_config_error, CONFIG_UNIT};
+use coreos_cluster::generator::{render, render_config_error};
 use coreos_cluster::kmsg::{log, Priority};
+use coreos_cluster::names::CONFIG_UNIT;
 use coreos_cluster::paths::Root;
 use coreos_cluster::{load_model, output};
 

@@ -6,10 +6,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = coreos_cluster::cli::Cli::parse();
+    coreos_cluster::logging::init();
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("coreos-cluster: {err:#}");
+            tracing::error!("{err:#}");
             ExitCode::FAILURE
         }
     }

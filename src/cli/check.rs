@@ -24,7 +24,7 @@ impl Check {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         let (sources, model) = crate::load_model(root)?;
         if let Some(size) = &self.size {
-            crate::cluster::parse_cluster_size(size, model.cluster.max_nodes)?;
+            crate::names::parse_cluster_size(size, model.cluster.max_nodes)?;
         }
         if !self.quiet {
             let files = sources.paths();

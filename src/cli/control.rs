@@ -5,11 +5,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cluster;
-use crate::model::Model;
+use crate::model::{Discovery, Model};
 use crate::paths::Root;
 use crate::status::{self, Status};
 use crate::systemd::SystemdBus;
+use crate::{cluster, names};
 
 /// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
 ///
@@ -26,7 +26,7 @@ pub struct Up {
 impl Up {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         let (_, model) = crate::load_model(root)?;
-        let size = cluster::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
+        let size = names::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
         let systemd = SystemdBus::connect()?;
         let stagger = Duration::from_secs(model.cluster.stagger_sec.into());
         cluster::up(&systemd, size, stagger, &mut |line| println!("{line}"))
@@ -74,42 +74,6 @@ impl StatusCmd {
     }
 }
 
-/// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
-pub const EXIT_BAD_INSTANCE: i32 = 78;
-
-/// Check a coreos-vm@ instance name, then become QEMU (ExecStart=).
-///
-/// Exits with status 78 when the instance is not a node number, so systemd
-/// does not restart it; otherwise executes the command in place (same PID).
-#[derive(Debug, Args)]
-pub struct VmExec {
-    /// The instance: the node number as two lowercase hex digits.
-    instance: String,
-
-    /// QEMU's command line.
-    #[arg(last = true, required = true)]
-    command: Vec<std::ffi::OsString>,
-}
-
-impl VmExec {
-    pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        use std::os::unix::process::CommandExt;
-        let checked = crate::load_model(root)
-            .map_err(anyhow::Error::from)
-            .and_then(|(_, model)| {
-                cluster::parse_vm_instance(&self.instance, model.cluster.max_nodes)
-            });
-        if let Err(err) = checked {
-            eprintln!("coreos-cluster: {err:#}");
-            std::process::exit(EXIT_BAD_INSTANCE);
-        }
-        let err = std::process::Command::new(&self.command[0])
-            .args(&self.command[1..])
-            .exec();
-        Err(err).with_context(|| format!("executing {}", self.command[0].to_string_lossy()))
-    }
-}
-
 fn human(model: &Model, status: &Status) -> String {
     let mut out = String::new();
     match &status.cluster {
@@ -120,7 +84,7 @@ fn human(model: &Model, status: &Status) -> String {
         .discovery_url
         .clone()
         .unwrap_or_else(|| match &model.discovery {
-            crate::model::Discovery::Static => "static (initial-cluster)".into(),
+            Discovery::Static => "static (initial-cluster)".into(),
             _ => "-".into(),
         });
     out.push_str(&format!("discovery: {discovery}\n"));
@@ -165,6 +129,12 @@ fn human(model: &Model, status: &Status) -> String {
         )),
         Some(_) => out.push_str("ksm:       off\n"),
         None => out.push_str("ksm:       not available\n"),
+    }
+    for other in &status.other_units {
+        out.push_str(&format!(
+            "other:     {} {}/{} (names no node of this config)\n",
+            other.unit, other.active_state, other.sub_state
+        ));
     }
     out
 }

@@ -37,7 +37,7 @@ enum Command {
     Prepare(prepare::Prepare),
     SetupNetwork(prepare::SetupNetwork),
     SetupHttp(prepare::SetupHttp),
-    VmExec(control::VmExec),
+    VmExec(vm::VmExec),
     VmStarted(vm::VmStarted),
     VmStop(vm::VmStop),
     Completions(docs::Completions),

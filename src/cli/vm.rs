@@ -1,4 +1,5 @@
-//! The helpers `coreos-vm@.service` runs around QEMU.
+//! The helpers `coreos-vm@.service` runs around QEMU: `vm-exec` (ExecStart=),
+//! `vm-started` (ExecStartPost=) and `vm-stop` (ExecStop=).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -6,7 +7,44 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::paths::Root;
 use crate::qmp::Qmp;
+
+/// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
+pub const EXIT_BAD_INSTANCE: i32 = 78;
+
+/// Check a coreos-vm@ instance name, then become QEMU (ExecStart=).
+///
+/// Exits with status 78 when the instance is not a node number, so systemd
+/// does not restart it; otherwise executes the command in place (same PID).
+#[derive(Debug, Args)]
+pub struct VmExec {
+    /// The instance: the node number as two lowercase hex digits.
+    instance: String,
+
+    /// QEMU's command line.
+    #[arg(last = true, required = true)]
+    command: Vec<std::ffi::OsString>,
+}
+
+impl VmExec {
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        use std::os::unix::process::CommandExt;
+        let checked = crate::load_model(root)
+            .map_err(anyhow::Error::from)
+            .and_then(|(_, model)| {
+                crate::names::parse_vm_instance(&self.instance, model.cluster.max_nodes)
+            });
+        if let Err(err) = checked {
+            tracing::error!("{err:#}");
+            std::process::exit(EXIT_BAD_INSTANCE);
+        }
+        let err = std::process::Command::new(&self.command[0])
+            .args(&self.command[1..])
+            .exec();
+        Err(err).with_context(|| format!("executing {}", self.command[0].to_string_lossy()))
+    }
+}
 
 /// Wait until a just-started QEMU answers on its QMP socket (ExecStartPost=).
 ///
@@ -76,18 +114,18 @@ impl VmStop {
             Ok(qmp) => qmp,
             Err(err) => {
                 // Nothing to power off gracefully; systemd ends whatever is left.
-                eprintln!("no ACPI powerdown: {err:#}");
+                tracing::warn!("no ACPI powerdown: {err:#}");
                 return Ok(());
             }
         };
         qmp.execute("system_powerdown")?;
         if qmp.wait_for_exit(deadline)? {
-            eprintln!(
+            tracing::info!(
                 "guest powered off after {:.1} s",
                 started.elapsed().as_secs_f64()
             );
         } else {
-            eprintln!(
+            tracing::warn!(
                 "guest ignored ACPI powerdown for {} s; leaving QEMU to systemd's SIGTERM",
                 self.timeout
             );

@@ -14,9 +14,7 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-[ -n "${TESTBED_PACKAGE:-}" ] || (cd "$TESTBED_TOP" && cargo build --quiet --bins)
-testbed_make_root
-testbed_use_test_guest 512 10
+testbed_make_guest_root 512 10
 r=$TESTBED_ROOT
 guest=$TESTBED_TOP/target/test-guest
 printf '[ksm]\nenable = false\n' > "$r/etc/coreos-cluster/cluster.toml.d/50-bench.toml"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# End to end, scenario 2: the classic recipe's topology. The bridge enslaves
+# End to end, bridged mode: the classic recipe's topology. The bridge enslaves
 # an uplink to a "LAN" (a network namespace in the test bed) whose own DHCP
 # server (dnsmasq) hands out addresses, next-server and pxelinux.0; the nodes
 # boot pxelinux over TFTP from tftp-hpa, and find each other through a
@@ -10,16 +10,9 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-if [ -z "${TESTBED_PACKAGE:-}" ]; then
-    (cd "$TESTBED_TOP" && cargo build --quiet --bins)
-fi
-testbed_make_root
-testbed_use_test_guest 512 10
+testbed_make_guest_root 512 10
 r=$TESTBED_ROOT
-# Arch's syslinux layout, from Debian's packages.
-mkdir -p "$r/usr/lib/syslinux/bios"
-ln -sf /usr/lib/PXELINUX/pxelinux.0 "$r/usr/lib/syslinux/bios/pxelinux.0"
-ln -sf /usr/lib/syslinux/modules/bios/ldlinux.c32 "$r/usr/lib/syslinux/bios/ldlinux.c32"
+testbed_syslinux_layout
 cat > "$r/etc/coreos-cluster/cluster.toml.d/50-bridged.toml" <<EOF
 [network]
 mode = "bridged"

@@ -4,7 +4,7 @@
 # systemd, networkd, nginx and QEMU (TCG); the guests are the test guest.
 #   1. isolated mode, static discovery, iPXE: `systemctl start coreos-cluster@3`
 #      forms an etcd cluster; put on node 1, get on node 3; status --json
-#   5. a VM killed with SIGKILL is restarted by systemd and rejoins
+#   2. a VM killed with SIGKILL is restarted by systemd and rejoins
 #   3. `systemctl stop coreos-cluster@3`: ACPI power-off, nothing left; start again
 #   4. `systemctl enable coreos-cluster@3`, reboot the test bed: it comes back
 # With --demo it runs scenario 1 only and shows what it sees.
@@ -15,14 +15,9 @@ trap testbed_shutdown EXIT
 demo=
 [ "${1:-}" = --demo ] && demo=1
 
-if [ -z "${TESTBED_PACKAGE:-}" ]; then
-    (cd "$TESTBED_TOP" && cargo build --quiet --bins)
-fi
-testbed_make_root
-testbed_use_test_guest 512 10
+testbed_make_guest_root 512 10
 testbed_boot multi-user.target
 
-expect() { grep -qF -- "$3" <<<"$2" || fail "$1: '$3' not in:\n$2"; }
 etcdctl_on() { # NODE_IP ARGS...
     local ip=$1
     shift
@@ -86,7 +81,7 @@ if [ -n "$demo" ]; then
     exit 0
 fi
 
-log "scenario 5: SIGKILL node 2's QEMU: systemd restarts it and it rejoins"
+log "scenario 2: SIGKILL node 2's QEMU: systemd restarts it and it rejoins"
 pid=$(tb systemctl show -p MainPID --value coreos-vm@02.service)
 since=(--since "@$(date +%s)")
 tb kill -KILL "$pid"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A throwaway machine for tests: a real systemd as PID 1 in its own PID,
 # mount, network, UTS, IPC and cgroup namespaces, on an overlay of the
 # host's / (writes go to a tmpfs). Source this file from a test script that
@@ -10,6 +11,12 @@
 #   tb CMD...                  run CMD inside the test bed
 #   testbed_reboot [TARGET]    power it off and boot it again on the same root
 #   testbed_shutdown           power it off, wait, clean up
+#   testbed_build              build the binaries, unless testing $TESTBED_PACKAGE
+#   testbed_make_guest_root MEMORY_MIB POWERDOWN_TIMEOUT_SEC
+#                              testbed_build, testbed_make_root, testbed_use_test_guest
+#   testbed_syslinux_layout    Arch's syslinux paths in the root, from Debian's packages
+#   journal_wait PATTERN SECONDS [journalctl args]   wait for a journal line
+#   journal_has PATTERN [journalctl args]            the same, 15 s
 #
 # Never boots on the host's real /, never touches the host's interfaces.
 
@@ -24,22 +31,51 @@ testbed_reexec_private() {
     fi
 }
 
-log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
-fail() { log "FAIL: $*"; exit 1; }
+# shellcheck source=tests/lib/common.sh
+source "$TESTBED_TOP/tests/lib/common.sh"
 
 # pacman on the test bed's root, from the host (Debian has no Arch package DB:
-# dependencies are not checked). Fails on any "error:" line, since a failing
-# scriptlet does not change pacman's exit status.
+# dependencies are not checked).
 testbed_pacman() {
-    local r=$TESTBED_ROOT out
-    mkdir -p "$r/var/lib/pacman" "$r/var/cache/pacman/pkg" "$r/var/log"
-    out=$(pacman --root "$r" --dbpath "$r/var/lib/pacman" --cachedir "$r/var/cache/pacman/pkg" \
-        --logfile "$r/var/log/pacman.log" --noconfirm -dd "$@" 2>&1) || {
-        echo "$out"
-        fail "pacman $*"
-    }
-    echo "$out"
-    ! grep -q '^error:' <<<"$out" || fail "pacman $* printed errors"
+    pacman_root "$TESTBED_ROOT" "$TESTBED_ROOT/var/cache/pacman/pkg" -dd "$@"
+}
+
+# The binaries under test: the package's when testing one, else a fresh build.
+testbed_build() {
+    [ -n "${TESTBED_PACKAGE:-}" ] || (cd "$TESTBED_TOP" && cargo build --quiet --bins)
+}
+
+# The usual start of a test that boots VMs: the binaries, a root, the test guest.
+testbed_make_guest_root() { # MEMORY_MIB POWERDOWN_TIMEOUT_SEC
+    testbed_build
+    testbed_make_root
+    testbed_use_test_guest "$1" "$2"
+}
+
+# Arch's syslinux layout (/usr/lib/syslinux/bios), from Debian's packages.
+testbed_syslinux_layout() {
+    local r=$TESTBED_ROOT
+    mkdir -p "$r/usr/lib/syslinux/bios"
+    ln -sf /usr/lib/PXELINUX/pxelinux.0 "$r/usr/lib/syslinux/bios/pxelinux.0"
+    ln -sf /usr/lib/syslinux/modules/bios/ldlinux.c32 "$r/usr/lib/syslinux/bios/ldlinux.c32"
+}
+
+journal_wait() { # PATTERN SECONDS [journalctl args]
+    local pattern=$1 seconds=$2
+    shift 2
+    for _ in $(seq $((seconds * 10))); do
+        # Read it all first: grep -q closing the pipe early is a SIGPIPE failure under pipefail.
+        grep -q -- "$pattern" <<<"$(tb journalctl -o cat --no-pager "$@")" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Waits a little for journald to catch up.
+journal_has() { # PATTERN [journalctl args]
+    local pattern=$1
+    shift
+    journal_wait "$pattern" 15 "$@"
 }
 
 testbed_make_root() {

@@ -4,10 +4,11 @@
 #   tests/package/build.sh OUTDIR     -> OUTDIR/coreos-cluster-VER-REL-x86_64.pkg.tar.zst
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
+source "$top/tests/lib/common.sh"
 out=${1:?usage: build.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$top/Cargo.toml" | head -1)
+version=$(project_version "$top")
 user=coreos-cluster-pkgbuild
 
 work=$(mktemp -d /tmp/coreos-cluster-pkg.XXXXXX)

@@ -10,7 +10,7 @@ testbed_reexec_private "$0" "$@"
 
 work=$(mktemp -d /tmp/coreos-cluster-pkgtest.XXXXXX)
 trap 'testbed_shutdown; rm -rf "$work"' EXIT
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$TESTBED_TOP/Cargo.toml" | head -1)
+version=$(project_version "$TESTBED_TOP")
 pkg=${1:-}
 if [ -z "$pkg" ]; then
     log "building the package with makepkg (as a throwaway user)"
@@ -72,13 +72,7 @@ cp /bin/busybox "$R/usr/bin/busybox"
 ln -s busybox "$R/usr/bin/sh"
 ln -s usr/bin "$R/bin"
 mknod -m 666 "$R/dev/null" c 1 3
-pac() {
-    local out
-    out=$(pacman --root "$R" --dbpath "$R/var/lib/pacman" --logfile "$R/var/log/pacman.log" \
-        --cachedir "$work/cache" --noconfirm "$@" 2>&1) || { echo "$out" >&2; fail "pacman $*"; }
-    ! grep -q '^error:' <<<"$out" || { echo "$out" >&2; fail "pacman $* printed errors"; }
-    echo "$out"
-}
+pac() { pacman_root "$R" "$work/cache" "$@"; }
 mkdir -p "$R/var/log"
 out=$(pac -U -dd "$pkg")
 grep -q "coreos-cluster: next steps" <<<"$out" || fail "post_install message missing:\n$out"

@@ -5,8 +5,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${TESTBED_BIN:-$top/target/debug}/coreos-cluster
-log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
-fail() { log "FAIL: $*"; exit 1; }
+source "$top/tests/lib/common.sh"
 
 work=$(mktemp -d /tmp/coreos-cluster-discovery.XXXXXX)
 pids=()

@@ -8,8 +8,7 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-testbed_make_root
-testbed_use_test_guest 256 3
+testbed_make_guest_root 256 3
 r=$TESTBED_ROOT
 images=$TESTBED_IMAGES
 boot_guest="[\"-kernel\", \"$images/vmlinuz\", \"-initrd\", \"$images/initrd.img\", \"-append\", \"console=ttyS0\"]"
@@ -57,16 +56,6 @@ for i in 01 02 03 04; do
     tb ip link set "coreos-tap$i" up
 done
 
-journal_has() { # PATTERN [journalctl args]: waits a little for journald to catch up
-    local pattern=$1
-    shift
-    for _ in $(seq 150); do
-        # Read it all first: grep -q closing the pipe early is a SIGPIPE failure under pipefail.
-        grep -q -- "$pattern" <<<"$(tb journalctl -o cat --no-pager "$@")" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 vm_state() { tb systemctl is-active "coreos-vm@$1.service" || true; }
 wait_guest_ready() { # NODE
     for _ in $(seq 300); do

@@ -11,8 +11,7 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-testbed_make_root
-testbed_use_test_guest 512 5
+testbed_make_guest_root 512 5
 r=$TESTBED_ROOT
 cat > "$r/etc/coreos-cluster/cluster.toml" <<EOF
 [cluster]
@@ -24,19 +23,6 @@ EOF
 
 testbed_boot
 
-expect() { # WHAT HAYSTACK NEEDLE
-    grep -qF -- "$3" <<<"$2" || fail "$1: '$3' not in:\n$2"
-}
-journal_wait() { # PATTERN SECONDS [journalctl args]
-    local pattern=$1 seconds=$2
-    shift 2
-    for _ in $(seq $((seconds * 10))); do
-        # Read it all first: grep -q closing the pipe early is a SIGPIPE failure under pipefail.
-        grep -q -- "$pattern" <<<"$(tb journalctl -o cat --no-pager "$@")" && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # Realtime (µs) of the first journal line matching PATTERN.
 journal_time() { # PATTERN [journalctl args]
     local pattern=$1
@@ -140,9 +126,7 @@ for n in 1 2; do
 done
 
 log "switching to pxelinux over TFTP (tftp-hpa's tftpd.service, Arch's layout)"
-mkdir -p "$r/usr/lib/syslinux/bios"
-ln -sf /usr/lib/PXELINUX/pxelinux.0 "$r/usr/lib/syslinux/bios/pxelinux.0"
-ln -sf /usr/lib/syslinux/modules/bios/ldlinux.c32 "$r/usr/lib/syslinux/bios/ldlinux.c32"
+testbed_syslinux_layout
 printf '[boot]\nmethod = "pxelinux"\n' > "$r/etc/coreos-cluster/cluster.toml.d/50-pxelinux.toml"
 tb systemctl daemon-reload
 tb systemctl restart coreos-cluster-network.service || { tb journalctl -u coreos-cluster-network.service --no-pager -o cat | tail; fail "network restart"; }

@@ -63,7 +63,7 @@ echo "systemd-analyze security --offline=true (exposure, lower is better; 0.0-10
 for file in /usr/lib/systemd/system/{coreos-cluster@,coreos-vm@,coreos-cluster-config,coreos-cluster-network,coreos-cluster-http,coreos-cluster-ksm}.service; do
     score=$(in_root systemd-analyze security --offline=true "$file" 2>/dev/null |
         sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) \(.*\)/\1 \2/p')
-    [ -n "$score" ] || fail "no exposure score for $unit"
+    [ -n "$score" ] || fail "no exposure score for $(basename "$file")"
     printf '  %-34s %s\n' "$(basename "$file")" "$score"
 done
 log "PASS"

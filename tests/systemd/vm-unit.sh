@@ -8,9 +8,8 @@ source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT
 
-testbed_make_root
 # The VM boots nothing here (no DHCP): it stays in firmware, which ignores ACPI.
-testbed_use_test_guest 256 3
+testbed_make_guest_root 256 3
 testbed_boot
 
 # The network files are not what this test is about: make node 1's tap by hand,

@@ -1,0 +1,229 @@
+//! Parsers and checks for single config values (MACs, subnets, paths, URLs,
+//! interface names, SSH keys): text in, a checked value or a reason out.
+
+use std::net::Ipv4Addr;
+use std::path::{Component, Path};
+
+use crate::model::{Accelerator, Subnet};
+
+fn parse_octets(text: &str, count: usize) -> Option<Vec<u8>> {
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() != count {
+        return None;
+    }
+    parts
+        .iter()
+        .map(|p| {
+            (p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u8::from_str_radix(p, 16).ok())
+                .flatten()
+        })
+        .collect()
+}
+
+fn format_octets(octets: &[u8]) -> String {
+    octets
+        .iter()
+        .map(|o| format!("{o:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Five octets such as `52:54:00:12:34`; the node number is the sixth.
+pub fn parse_mac_prefix(text: &str) -> Result<String, String> {
+    let octets = parse_octets(text, 5).ok_or_else(|| {
+        format!("{text:?} is not a MAC prefix; expected five hex octets like \"52:54:00:12:34\"")
+    })?;
+    if octets[0] & 1 == 1 {
+        return Err(format!(
+            "{text:?} starts with a multicast octet; VM NICs need a unicast address \
+             (e.g. \"52:54:00:12:34\")"
+        ));
+    }
+    Ok(format_octets(&octets))
+}
+
+pub fn parse_mac(text: &str) -> Result<String, String> {
+    let octets = parse_octets(text, 6).ok_or_else(|| {
+        format!("{text:?} is not a MAC address; expected six hex octets like \"52:54:00:ab:cd:ef\"")
+    })?;
+    if octets[0] & 1 == 1 {
+        return Err(format!(
+            "{text:?} is a multicast address; a bridge needs a unicast one"
+        ));
+    }
+    Ok(format_octets(&octets))
+}
+
+pub fn parse_subnet(text: &str) -> Result<Subnet, String> {
+    let usage = || format!("{text:?} is not an IPv4 subnet; expected CIDR like \"10.77.0.0/24\"");
+    let (addr, len) = text.split_once('/').ok_or_else(usage)?;
+    let network: Ipv4Addr = addr.parse().map_err(|_| usage())?;
+    let prefix_len: u8 = len.parse().map_err(|_| usage())?;
+    if !(8..=30).contains(&prefix_len) {
+        return Err(format!("{text:?}: prefix length must be 8 to 30"));
+    }
+    let mask = u32::MAX << (32 - prefix_len);
+    if u32::from(network) & !mask != 0 {
+        let fixed = Ipv4Addr::from(u32::from(network) & mask);
+        return Err(format!(
+            "{text:?} has host bits set; did you mean \"{fixed}/{prefix_len}\"?"
+        ));
+    }
+    Ok(Subnet {
+        network,
+        prefix_len,
+    })
+}
+
+pub fn parse_accelerators(text: &str) -> Result<Vec<Accelerator>, String> {
+    let mut list = Vec::new();
+    for name in text.split(':') {
+        let accel = match name {
+            "kvm" => Accelerator::Kvm,
+            "tcg" => Accelerator::Tcg,
+            _ => {
+                return Err(format!(
+                    "{text:?}: {name:?} is not an accelerator; use \"kvm\", \"tcg\" or a \
+                     fallback list like \"kvm:tcg\""
+                ))
+            }
+        };
+        if list.contains(&accel) {
+            return Err(format!("{text:?} names {name:?} twice"));
+        }
+        list.push(accel);
+    }
+    Ok(list)
+}
+
+/// Linux interface names: 1 to 15 bytes, no slash, colon or whitespace.
+pub fn check_interface_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not an interface name; use 1 to 15 of a-z, A-Z, 0-9, '-', '_', '.'"
+        ))
+    }
+}
+
+/// An absolute, normalized path without control characters.
+pub fn check_path(text: &str) -> Result<(), String> {
+    let path = Path::new(text);
+    if !path.is_absolute() {
+        return Err(format!("{text:?} is not an absolute path"));
+    }
+    if path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return Err(format!("{text:?} must not contain '.' or '..' components"));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(format!("{text:?} contains control characters"));
+    }
+    // These would need escaping in nginx, pxelinux and unit files alike.
+    if let Some(c) = text.chars().find(|c| "\"'\\$;".contains(*c)) {
+        return Err(format!(
+            "{text:?} contains {c:?}; paths may not contain quotes, \\, $ or ;"
+        ));
+    }
+    Ok(())
+}
+
+/// An http(s) URL with a host; returned without a trailing slash.
+pub fn check_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| format!("{text:?} is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() {
+        return Err(format!("{text:?} has no host"));
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{text:?} contains whitespace"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
+}
+
+const SSH_KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+pub fn check_ssh_key(key: &str) -> Result<(), String> {
+    let short: String = key.chars().take(24).collect();
+    if key.contains(['\n', '\r']) {
+        return Err(format!("{short:?}...: a key must be on one line"));
+    }
+    let mut words = key.split_whitespace();
+    let kind = words.next().unwrap_or("");
+    if !SSH_KEY_TYPES.contains(&kind) || words.next().is_none() {
+        return Err(format!(
+            "{short:?}... is not an OpenSSH public key (\"TYPE BASE64 [COMMENT]\", TYPE one of {})",
+            SSH_KEY_TYPES.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let s = parse_subnet("10.77.0.0/24").unwrap();
+        assert_eq!((s.network, s.prefix_len), (Ipv4Addr::new(10, 77, 0, 0), 24));
+        assert!(parse_subnet("10.77.0.5/24")
+            .unwrap_err()
+            .contains("10.77.0.0/24"));
+    }
+
+    #[test]
+    fn mac_prefixes() {
+        assert_eq!(
+            parse_mac_prefix("52:54:00:AB:cd").unwrap(),
+            "52:54:00:ab:cd"
+        );
+        for bad in [
+            "52:54:00:12",
+            "52:54:00:12:34:56",
+            "52-54-00-12-34",
+            "5:54:00:12:34",
+            "zz:54:00:12:34",
+        ] {
+            assert!(parse_mac_prefix(bad).is_err(), "{bad}");
+        }
+        assert!(parse_mac_prefix("01:00:5e:00:00")
+            .unwrap_err()
+            .contains("multicast"));
+    }
+
+    #[test]
+    fn accelerators_and_interfaces() {
+        assert_eq!(
+            parse_accelerators("kvm:tcg").unwrap(),
+            [Accelerator::Kvm, Accelerator::Tcg]
+        );
+        assert!(parse_accelerators("kvm:hax").is_err());
+        assert!(parse_accelerators("tcg:tcg").is_err());
+        assert!(check_interface_name("coreos-br0").is_ok());
+        assert!(check_interface_name("a-very-long-name0").is_err());
+        assert!(check_interface_name("br 0").is_err());
+    }
+}

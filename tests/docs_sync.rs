@@ -1,0 +1,104 @@
+//! Every config key the parser accepts is documented in cluster.toml(5), the
+//! README's configuration table and the annotated example, so a new key
+//! cannot ship undocumented. Keys come from `config::keys()`, which reads the
+//! serde definitions themselves.
+
+use std::path::Path;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+/// (section, key): `node.N.cores` is (`node.N`, `cores`).
+fn split(key: &str) -> (&str, &str) {
+    key.rsplit_once('.').expect("keys are section.key")
+}
+
+/// The lines of a document from `header` up to the next line for which `is_header` holds.
+fn block<'a>(text: &'a str, header: &str, is_header: impl Fn(&str) -> bool) -> Vec<&'a str> {
+    text.lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !is_header(l))
+        .collect()
+}
+
+fn missing(check: impl Fn(&str, &str) -> bool) -> Vec<String> {
+    coreos_cluster::config::keys()
+        .into_iter()
+        .filter(|key| {
+            let (section, name) = split(key);
+            !check(section, name)
+        })
+        .collect()
+}
+
+#[test]
+fn config_keys_are_known() {
+    let keys = coreos_cluster::config::keys();
+    for key in [
+        "cluster.max-nodes",
+        "cloud-config.ssh-authorized-keys",
+        "node.N.cores",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} not in {keys:?}");
+    }
+}
+
+#[test]
+fn every_key_is_in_the_man_page() {
+    let man = read("packaging/man/cluster.toml.5");
+    let missing = missing(|section, name| {
+        block(&man, &format!(".SH [{section}]"), |l| l.starts_with(".SH"))
+            .iter()
+            .filter(|l| l.starts_with(".B ") || l.starts_with(".BR "))
+            .flat_map(|l| l.split_whitespace().skip(1))
+            .any(|word| word.trim_matches(|c: char| "\",.;()".contains(c)) == name)
+    });
+    assert!(missing.is_empty(), "not in cluster.toml(5): {missing:?}");
+}
+
+#[test]
+fn every_key_is_in_the_example() {
+    let example = read("packaging/cluster.toml.example");
+    let missing = missing(|section, name| {
+        let header = match section {
+            "node.N" => "#[node.1]".to_string(),
+            _ => format!("[{section}]"),
+        };
+        block(&example, &header, |l| {
+            l.trim_start_matches('#').starts_with('[')
+        })
+        .iter()
+        .any(|l| {
+            l.trim_start_matches('#')
+                .split_once('=')
+                .is_some_and(|(k, _)| k.trim() == name)
+        })
+    });
+    assert!(
+        missing.is_empty(),
+        "not in cluster.toml.example: {missing:?}"
+    );
+}
+
+#[test]
+fn every_key_is_in_the_readme_table() {
+    let readme = read("README.md");
+    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+    let missing = missing(|section, name| {
+        rows.iter().any(|row| {
+            let first_cell = row.split(" | ").next().unwrap_or("");
+            match section {
+                "node.N" => {
+                    first_cell.contains("`[node.N]`") && first_cell.contains(&format!("`{name}`"))
+                }
+                _ => first_cell.contains(&format!("`{section}.{name}`")),
+            }
+        })
+    });
+    assert!(
+        missing.is_empty(),
+        "not in README's configuration table: {missing:?}"
+    );
+}
