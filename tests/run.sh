@@ -3,6 +3,7 @@
 # the tests against real systemd, QEMU and friends in throwaway test beds.
 # Needs root (namespaces, mounts). Prints one closing line: N passed, N failed.
 set -uo pipefail
+source "$(dirname "$0")/lib/as-root.sh"
 cd "$(dirname "$0")/.."
 
 passed=0
