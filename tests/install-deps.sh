@@ -3,6 +3,7 @@
 # Packages must not start their services on this machine (tftpd-hpa, nginx,
 # etcd): the tests start their own, inside test beds.
 set -euo pipefail
+source "$(dirname "$0")/lib/as-root.sh"
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 created_policy=

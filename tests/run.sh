@@ -5,6 +5,7 @@
 # N skipped. A test that cannot run here exits 77 (as in automake): a skip,
 # never counted as passed. Exits non-zero when anything failed.
 set -uo pipefail
+source "$(dirname "$0")/lib/as-root.sh"
 cd "$(dirname "$0")/.."
 
 EXIT_SKIP=77

@@ -9,6 +9,7 @@
 #   4. `systemctl enable coreos-cluster@3`, reboot the test bed: it comes back
 # With --demo it runs scenario 1 only and shows what it sees.
 set -euo pipefail
+source "$(dirname "$0")/../lib/as-root.sh"
 source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
 trap testbed_shutdown EXIT

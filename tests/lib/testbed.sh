@@ -91,6 +91,10 @@ testbed_make_root() {
     # A fresh machine: no host configuration leaks in, none of the host's
     # enabled services (nginx, etcd, ...) start in it.
     rm -rf "$r/etc/coreos-cluster" "$r/etc/systemd/network" "$r"/etc/systemd/system/*.wants
+    # Nor its SysV init scripts (Debian's tftpd-hpa would hold port 69): a
+    # test that wants a competing server starts one on purpose.
+    mkdir -p "$r/etc/systemd/system-generators"
+    ln -sf /dev/null "$r/etc/systemd/system-generators/systemd-sysv-generator"
     if [ -n "${TESTBED_PACKAGE:-}" ]; then
         testbed_pacman -U "$TESTBED_PACKAGE" >&2
     else

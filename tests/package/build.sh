@@ -10,6 +10,9 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 version=$(project_version "$top")
 user=coreos-cluster-pkgbuild
+# Arch's own defaults (LTO on, its CFLAGS/LDFLAGS/RUSTFLAGS), not Debian's.
+makepkg_conf=${MAKEPKG_CONF:-$top/../shared/arch/makepkg.conf}
+[ -r "$makepkg_conf" ] || { echo "build.sh: $makepkg_conf not found" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/coreos-cluster-pkg.XXXXXX)
 cleanup() {
@@ -31,9 +34,8 @@ cp -al "$cargo_home/bin" "$work/cargo/bin"
 [ -d "$cargo_home/registry" ] && cp -al "$cargo_home/registry" "$work/cargo/registry"
 
 (cd "$top" && git archive --format=tar.gz --prefix="coreos-cluster-$version/" -o "$work/src/coreos-cluster-$version.tar.gz" HEAD)
-cp "$top/PKGBUILD" "$work/build/"
-mkdir -p "$work/build/packaging"
-cp "$top/packaging/coreos-cluster.install" "$work/build/packaging/"
+cp "$top/PKGBUILD" "$top/coreos-cluster.install" "$work/build/"
+cp "$makepkg_conf" "$work/makepkg.conf"
 chown -R "$user" "$work"
 
 runuser -u "$user" -- env -i \
@@ -41,6 +43,11 @@ runuser -u "$user" -- env -i \
     RUSTUP_HOME="$work/rustup" CARGO_HOME="$work/cargo" \
     SRCDEST="$work/src" PKGDEST="$work/pkg" BUILDDIR="$work/build/work" \
     PKGEXT=.pkg.tar.zst LANG=C.UTF-8 \
-    bash -c "cd '$work/build' && makepkg -d --noconfirm --nosign" >&2
-cp "$work"/pkg/*.pkg.tar.zst "$out/"
+    bash -c "cd '$work/build' && makepkg --config '$work/makepkg.conf' -d --noconfirm --nosign" >&2
+# The source package too: it must carry the install= file from beside the PKGBUILD.
+runuser -u "$user" -- env -i \
+    HOME="$work/home" PATH="$work/cargo/bin:/usr/bin:/bin" \
+    SRCDEST="$work/src" SRCPKGDEST="$work/pkg" LANG=C.UTF-8 \
+    bash -c "cd '$work/build' && makepkg --config '$work/makepkg.conf' --source --noconfirm" >&2
+cp "$work"/pkg/*.pkg.tar.zst "$work"/pkg/*.src.tar.gz "$out/"
 ls "$out"/coreos-cluster-"$version"-*.pkg.tar.zst

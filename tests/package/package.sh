@@ -18,6 +18,15 @@ if [ -z "$pkg" ]; then
 fi
 log "package: $pkg"
 
+log "source package: PKGBUILD and its install= file side by side"
+srcpkg=$(ls "$(dirname "$pkg")"/coreos-cluster-*.src.tar.gz 2>/dev/null | head -1)
+[ -n "$srcpkg" ] || fail "no source package next to $pkg (makepkg --source)"
+srclist=$(bsdtar -tf "$srcpkg")
+for want in coreos-cluster/PKGBUILD coreos-cluster/coreos-cluster.install; do
+    grep -qx "$want" <<<"$srclist" || fail "source package lacks $want:\n$srclist"
+done
+bsdtar -tf "$pkg" | grep -qx .INSTALL || fail "package has no .INSTALL scriptlet"
+
 log "lint: .PKGINFO, paths, backup, modes, license, build paths"
 info=$(bsdtar -xOf "$pkg" .PKGINFO)
 field() { sed -n "s/^$1 = //p" <<<"$info"; }
@@ -26,7 +35,7 @@ field() { sed -n "s/^$1 = //p" <<<"$info"; }
 [ "$(field arch)" = x86_64 ] || fail "arch: $(field arch)"
 [ -n "$(field pkgdesc)" ] || fail "no pkgdesc"
 [ "$(field license)" = MIT ] || fail "license: $(field license)"
-for dep in systemd qemu-base nginx; do
+for dep in systemd qemu-system-x86 nginx; do
     grep -qx "$dep" <<<"$(field depend)" || fail "missing depend $dep"
 done
 for opt in tftp-hpa syslinux; do
