@@ -117,6 +117,7 @@ pub struct RawConfig {
     pub discovery: RawDiscovery,
     pub boot: RawBoot,
     pub image: RawImage,
+    pub etcd: RawEtcd,
     pub paths: RawPaths,
     pub cloud_config: RawCloudConfig,
     pub ksm: RawKsm,
@@ -178,6 +179,19 @@ pub struct RawImage {
     pub dir: Value<String>,
     pub kernel: Value<String>,
     pub initrd: Value<String>,
+    pub version: Value<String>,
+    pub base_url: Value<String>,
+    pub signing_key: Value<String>,
+    pub signing_key_fingerprint: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawEtcd {
+    pub version: Value<String>,
+    pub sha256: Value<String>,
+    pub binary: Value<String>,
+    pub base_url: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,7 +237,10 @@ impl RawConfig {
         let (a, b) = (&mut self.boot, later.boot);
         merge_fields!(a, b; method, syslinux_dir, kernel_args);
         let (a, b) = (&mut self.image, later.image);
-        merge_fields!(a, b; source, channel, dir, kernel, initrd);
+        merge_fields!(a, b; source, channel, dir, kernel, initrd, version, base_url,
+            signing_key, signing_key_fingerprint);
+        let (a, b) = (&mut self.etcd, later.etcd);
+        merge_fields!(a, b; version, sha256, binary, base_url);
         let (a, b) = (&mut self.paths, later.paths);
         merge_fields!(a, b; tftp_root, http_root);
         let (a, b) = (&mut self.cloud_config, later.cloud_config);
