@@ -86,6 +86,8 @@ fn extract(tarball: &Path, version: &str, dir: &Path) -> anyhow::Result<()> {
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
+        // Archives made with `tar -C dir .` name their members `./...`.
+        let path = path.strip_prefix(".").unwrap_or(&path).to_path_buf();
         let Some(binary) = BINARIES.iter().find(|b| path == Path::new(&top).join(b)) else {
             continue;
         };
