@@ -119,6 +119,7 @@ pub struct RawConfig {
     pub discovery: RawDiscovery,
     pub boot: RawBoot,
     pub image: RawImage,
+    pub etcd: RawEtcd,
     pub paths: RawPaths,
     pub cloud_config: RawCloudConfig,
     pub ksm: RawKsm,
@@ -180,6 +181,19 @@ pub struct RawImage {
     pub dir: Value<String>,
     pub kernel: Value<String>,
     pub initrd: Value<String>,
+    pub version: Value<String>,
+    pub base_url: Value<String>,
+    pub signing_key: Value<String>,
+    pub signing_key_fingerprint: Value<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawEtcd {
+    pub version: Value<String>,
+    pub sha256: Value<String>,
+    pub binary: Value<String>,
+    pub base_url: Value<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,7 +257,17 @@ merge_by_key!(RawImage {
     channel,
     dir,
     kernel,
-    initrd
+    initrd,
+    version,
+    base_url,
+    signing_key,
+    signing_key_fingerprint
+});
+merge_by_key!(RawEtcd {
+    version,
+    sha256,
+    binary,
+    base_url
 });
 merge_by_key!(RawPaths {
     tftp_root,
@@ -270,6 +294,7 @@ impl RawConfig {
             discovery,
             boot,
             image,
+            etcd,
             paths,
             cloud_config,
             ksm,
@@ -281,6 +306,7 @@ impl RawConfig {
         self.discovery.merge(discovery);
         self.boot.merge(boot);
         self.image.merge(image);
+        self.etcd.merge(etcd);
         self.paths.merge(paths);
         self.cloud_config.merge(cloud_config);
         self.ksm.merge(ksm);
@@ -307,6 +333,7 @@ pub fn keys() -> Vec<String> {
             "discovery" => (section, field_names::<RawDiscovery>()),
             "boot" => (section, field_names::<RawBoot>()),
             "image" => (section, field_names::<RawImage>()),
+            "etcd" => (section, field_names::<RawEtcd>()),
             "paths" => (section, field_names::<RawPaths>()),
             "cloud-config" => (section, field_names::<RawCloudConfig>()),
             "ksm" => (section, field_names::<RawKsm>()),

@@ -25,6 +25,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod discovery;
+pub mod fetch;
 pub mod generator;
 pub mod http;
 pub mod kmsg;

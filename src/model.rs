@@ -39,6 +39,7 @@ pub struct Model {
     pub discovery: Discovery,
     pub boot: Boot,
     pub image: Image,
+    pub etcd: EtcdSource,
     pub tftp_root: PathBuf,
     pub http_root: PathBuf,
     pub cloud_config: CloudConfig,
@@ -201,7 +202,10 @@ pub struct Image {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageSource {
-    Flatcar { channel: String },
+    Flatcar {
+        channel: String,
+        upstream: FlatcarUpstream,
+    },
     CoreOs,
     Files,
 }
@@ -224,6 +228,48 @@ impl ImageSource {
     }
 }
 
+/// Where Flatcar images come from and how they are checked and cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlatcarUpstream {
+    /// A pinned release, or `None` to follow the channel's current one.
+    pub version: Option<String>,
+    /// The channel's release directory, e.g. `https://stable.release.flatcar-linux.net/amd64-usr`.
+    pub base_url: String,
+    /// URL or absolute path of the signing key.
+    pub signing_key: String,
+    pub signing_key_fingerprint: String,
+    /// `<image dir>/flatcar-<channel>`: one directory per version plus `current`.
+    pub cache_dir: PathBuf,
+}
+
+/// The etcd server the guests run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtcdSource {
+    /// The upstream static release, checked against `sha256`.
+    Release {
+        version: String,
+        sha256: String,
+        base_url: String,
+        /// `<image dir>/etcd-v<version>`, holding `etcd` and `etcdctl`.
+        cache_dir: PathBuf,
+    },
+    /// A binary the user provides.
+    Binary(PathBuf),
+}
+
+/// The etcd release fetched by default, and its published SHA-256.
+pub const DEFAULT_ETCD_VERSION: &str = "3.5.27";
+pub const DEFAULT_ETCD_SHA256: &str =
+    "0aad9a9e4e0817a021e933f9806a2b2960a62f949ad5a3d6436d8886945cb1bc";
+pub const DEFAULT_ETCD_BASE_URL: &str = "https://github.com/etcd-io/etcd/releases/download";
+pub const DEFAULT_FLATCAR_SIGNING_KEY: &str =
+    "https://www.flatcar.org/security/image-signing-key/Flatcar_Image_Signing_Key.asc";
+
+/// A channel's release directory on Flatcar's hosts.
+pub fn default_flatcar_base_url(channel: &str) -> String {
+    format!("https://{channel}.release.flatcar-linux.net/amd64-usr")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudConfig {
     pub ssh_authorized_keys: Vec<String>,
@@ -240,6 +286,11 @@ impl Model {
     /// Checks the merged raw config and applies defaults.
     pub fn from_raw(raw: &RawConfig, sources: &Sources) -> Result<Model, ConfigError> {
         crate::validate::model(raw, sources)
+    }
+
+    /// Whether the guests run an etcd that we serve them (Flatcar has none).
+    pub fn serves_etcd(&self) -> bool {
+        matches!(self.image.source, ImageSource::Flatcar { .. })
     }
 
     pub fn node_mac(&self, node: NodeIndex) -> String {

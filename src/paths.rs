@@ -16,6 +16,8 @@ pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
 pub const NETWORK_DIR: &str = "/run/systemd/network";
 /// Where `prepare` records the discovery URL it allocated, for `status`.
 pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
+/// The image version the running cluster booted (Flatcar), written by prepare.
+pub const IMAGE_VERSION_FILE: &str = "/run/coreos-cluster/image-version";
 /// The kernel's KSM switches and counters.
 pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
 /// Our directory inside the HTTP and TFTP roots.

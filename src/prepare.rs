@@ -11,8 +11,8 @@ use anyhow::{bail, Context};
 use crate::boot::{self, EtcdBootstrap};
 use crate::model::{Discovery, Model, NetworkMode};
 use crate::output::{sync_dir, write_changed, write_if_changed};
-use crate::paths::{Root, CLOUD_CONFIG, DISCOVERY_URL_FILE, NETWORK_DIR};
-use crate::{discovery, http, names, network};
+use crate::paths::{Root, CLOUD_CONFIG, DISCOVERY_URL_FILE, IMAGE_VERSION_FILE, NETWORK_DIR};
+use crate::{discovery, fetch, http, names, network};
 
 /// Prepares what a cluster of `size` (the unit's instance, unparsed) boots
 /// from. `say` gets one line per step worth telling.
@@ -20,6 +20,20 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
     let (sources, model) = crate::load_model(root)?;
     let size = names::parse_cluster_size(size, model.cluster.max_nodes)?;
     let host = host_address(&model)?;
+
+    // A cached, verified image means no network here; a fresh install fetches.
+    let fetched = fetch::ensure(root, &model)?;
+    let version_file = root.join(IMAGE_VERSION_FILE);
+    match &fetched.image {
+        Some(image) => {
+            write_if_changed(&version_file, format!("{}\n", image.version).as_bytes(), 0o644)
+                .with_context(|| format!("writing {}", version_file.display()))?;
+            say(&format!("image: Flatcar {}", image.version));
+        }
+        None => {
+            let _ = std::fs::remove_file(&version_file);
+        }
+    }
 
     let bootstrap = match &model.discovery {
         Discovery::Static => {

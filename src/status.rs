@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::model::{Model, NetworkMode, NodeIndex};
 use crate::names::{self, CLUSTER_PATTERN, VM_PATTERN};
-use crate::paths::{Root, DISCOVERY_URL_FILE, KSM_DIR};
+use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_VERSION_FILE, KSM_DIR};
 use crate::systemd::Systemd;
 
 /// Bumped on any incompatible change of the JSON below.
@@ -22,6 +22,8 @@ pub struct Status {
     /// The active (or starting, stopping, failed) cluster unit, if any.
     pub cluster: Option<ClusterStatus>,
     pub discovery_url: Option<String>,
+    /// The Flatcar version the cluster booted, as prepare recorded it.
+    pub image_version: Option<String>,
     pub nodes: Vec<NodeStatus>,
     /// Memory charged to the VMs, where systemd accounts it, else their RSS.
     pub memory_bytes: Option<u64>,
@@ -141,15 +143,21 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
     Ok(Status {
         schema: SCHEMA_VERSION,
         cluster,
-        discovery_url: std::fs::read_to_string(root.join(DISCOVERY_URL_FILE))
-            .ok()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
+        discovery_url: read_line(&root.join(DISCOVERY_URL_FILE)),
+        image_version: read_line(&root.join(IMAGE_VERSION_FILE)),
         memory_bytes: (!memory.is_empty()).then(|| memory.iter().sum()),
         nodes,
         other_units,
         ksm: read_ksm(&root.join(KSM_DIR)),
     })
+}
+
+/// A one-line state file's contents, if there is one.
+fn read_line(path: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// Isolated mode: the node's static DHCP lease. Bridged mode: the host's

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use crate::config::{ConfigError, Located, RawConfig, RawNode, Sources};
 use crate::model::*;
 use crate::values::{
-    check_interface_name, check_path, check_ssh_key, check_url, parse_accelerators, parse_mac,
-    parse_mac_prefix, parse_subnet,
+    check_interface_name, check_path, check_release_version, check_ssh_key, check_url,
+    parse_accelerators, parse_mac, parse_mac_prefix, parse_subnet,
 };
 
 /// Checks the merged raw config and applies defaults.
@@ -146,6 +146,7 @@ impl Checker<'_> {
             network,
             discovery,
             boot,
+            etcd: self.etcd(raw)?,
             image,
             tftp_root: self.path(&raw.paths.tftp_root, "paths.tftp-root", "/srv/tftp")?,
             http_root: self.path(&raw.paths.http_root, "paths.http-root", "/srv/http")?,
@@ -199,14 +200,20 @@ impl Checker<'_> {
                     )?
                     .unwrap_or("stable")
                     .to_string();
-                let dir = dir.join(format!("flatcar-{channel}"));
+                let cache_dir = dir.join(format!("flatcar-{channel}"));
+                // The cache's `current` link moves only once a whole release is verified.
+                let current = cache_dir.join("current");
                 Ok(Image {
-                    kernel: dir.join("flatcar_production_pxe.vmlinuz"),
-                    initrd: dir.join("flatcar_production_pxe_image.cpio.gz"),
-                    source: ImageSource::Flatcar { channel },
+                    kernel: current.join("flatcar_production_pxe.vmlinuz"),
+                    initrd: current.join("flatcar_production_pxe_image.cpio.gz"),
+                    source: ImageSource::Flatcar {
+                        upstream: self.flatcar_upstream(r, &channel, cache_dir)?,
+                        channel,
+                    },
                 })
             }
             "coreos" => {
+                self.flatcar_only(r, source_name)?;
                 only_for(&r.kernel, "image.kernel", "files")?;
                 only_for(&r.initrd, "image.initrd", "files")?;
                 only_for(&r.channel, "image.channel", "flatcar")?;
@@ -218,6 +225,7 @@ impl Checker<'_> {
                 })
             }
             _ => {
+                self.flatcar_only(r, source_name)?;
                 only_for(&r.channel, "image.channel", "flatcar")?;
                 only_for(&r.dir, "image.dir", "flatcar\" or \"coreos")?;
                 let required = |value: &Option<Located<String>>, key: &str| match value {
@@ -235,6 +243,136 @@ impl Checker<'_> {
                 })
             }
         }
+    }
+
+    fn flatcar_only(&self, r: &crate::config::RawImage, source: &str) -> Result<(), ConfigError> {
+        for (value, key) in [
+            (&r.version, "image.version"),
+            (&r.base_url, "image.base-url"),
+            (&r.signing_key, "image.signing-key"),
+            (&r.signing_key_fingerprint, "image.signing-key-fingerprint"),
+        ] {
+            if let Some(v) = value {
+                return Err(self.error(
+                    v,
+                    key,
+                    format!("only used with image.source = \"flatcar\" (not \"{source}\")"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn flatcar_upstream(
+        &self,
+        r: &crate::config::RawImage,
+        channel: &str,
+        cache_dir: PathBuf,
+    ) -> Result<FlatcarUpstream, ConfigError> {
+        let version = match &r.version {
+            Some(v) if v.value == "current" => None,
+            Some(v) => Some(
+                check_release_version(&v.value)
+                    .map_err(|why| self.error(v, "image.version", why))?,
+            ),
+            None => None,
+        };
+        let base_url = match &r.base_url {
+            Some(v) => check_url(&v.value).map_err(|why| self.error(v, "image.base-url", why))?,
+            None => default_flatcar_base_url(channel),
+        };
+        let signing_key = match &r.signing_key {
+            Some(v) if v.value.starts_with('/') => {
+                check_path(&v.value).map_err(|why| self.error(v, "image.signing-key", why))?;
+                v.value.clone()
+            }
+            Some(v) => check_url(&v.value).map_err(|why| {
+                self.error(
+                    v,
+                    "image.signing-key",
+                    format!("{why}, or an absolute path"),
+                )
+            })?,
+            None => DEFAULT_FLATCAR_SIGNING_KEY.to_string(),
+        };
+        let signing_key_fingerprint = match &r.signing_key_fingerprint {
+            Some(v) => {
+                let fpr: String = v.value.chars().filter(|c| *c != ' ').collect();
+                if fpr.len() != 40 || !fpr.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(self.error(
+                        v,
+                        "image.signing-key-fingerprint",
+                        "expected a 40-digit hex OpenPGP v4 fingerprint",
+                    ));
+                }
+                fpr.to_uppercase()
+            }
+            None => crate::fetch::signature::FLATCAR_SIGNING_KEY_FINGERPRINT.to_string(),
+        };
+        Ok(FlatcarUpstream {
+            version,
+            base_url,
+            signing_key,
+            signing_key_fingerprint,
+            cache_dir,
+        })
+    }
+
+    fn etcd(&self, raw: &RawConfig) -> Result<EtcdSource, ConfigError> {
+        let r = &raw.etcd;
+        if r.binary.is_some() {
+            for (value, key) in [
+                (&r.version, "etcd.version"),
+                (&r.sha256, "etcd.sha256"),
+                (&r.base_url, "etcd.base-url"),
+            ] {
+                if let Some(v) = value {
+                    return Err(self.error(v, key, "not used together with etcd.binary"));
+                }
+            }
+            return Ok(EtcdSource::Binary(self.path(
+                &r.binary,
+                "etcd.binary",
+                "",
+            )?));
+        }
+        let version = match &r.version {
+            Some(v) => {
+                check_release_version(&v.value).map_err(|why| self.error(v, "etcd.version", why))?
+            }
+            None => DEFAULT_ETCD_VERSION.to_string(),
+        };
+        let sha256 = match &r.sha256 {
+            Some(v) => {
+                let hex = v.value.to_lowercase();
+                if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return Err(self.error(v, "etcd.sha256", "expected 64 hex digits"));
+                }
+                hex
+            }
+            None if version == DEFAULT_ETCD_VERSION => DEFAULT_ETCD_SHA256.to_string(),
+            None => {
+                return Err(self.error_near(
+                    r.version.as_ref(),
+                    "etcd.sha256",
+                    format!(
+                        "required when etcd.version is not {DEFAULT_ETCD_VERSION} \
+                         (the release's published SHA-256 of etcd-v{version}-linux-amd64.tar.gz)"
+                    ),
+                ))
+            }
+        };
+        let base_url = match &r.base_url {
+            Some(v) => check_url(&v.value).map_err(|why| self.error(v, "etcd.base-url", why))?,
+            None => DEFAULT_ETCD_BASE_URL.to_string(),
+        };
+        let dir = self.path(&raw.image.dir, "image.dir", DEFAULT_IMAGE_DIR)?;
+        Ok(EtcdSource::Release {
+            cache_dir: dir.join(format!("etcd-v{version}")),
+            version,
+            sha256,
+            base_url,
+        })
     }
 
     fn memory(

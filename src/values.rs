@@ -181,6 +181,21 @@ pub fn check_ssh_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A release version as used in paths and URLs: digits and dots.
+pub fn check_release_version(value: &str) -> Result<String, String> {
+    let ok = !value.is_empty()
+        && value
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "{value:?} is not a release version like \"4593.2.3\""
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,6 +88,9 @@ fn human(model: &Model, status: &Status) -> String {
             _ => "-".into(),
         });
     out.push_str(&format!("discovery: {discovery}\n"));
+    if let Some(version) = &status.image_version {
+        out.push_str(&format!("image: Flatcar {version}\n"));
+    }
     if status.nodes.is_empty() {
         out.push_str("no nodes\n");
     } else {

@@ -3,6 +3,7 @@
 mod check;
 mod control;
 mod docs;
+mod fetch;
 mod prepare;
 mod vm;
 
@@ -34,6 +35,7 @@ enum Command {
     Up(control::Up),
     Down(control::Down),
     Check(check::Check),
+    Fetch(fetch::Fetch),
     Prepare(prepare::Prepare),
     SetupNetwork(prepare::SetupNetwork),
     SetupHttp(prepare::SetupHttp),
@@ -53,6 +55,7 @@ impl Cli {
             Command::Up(cmd) => cmd.run(&root),
             Command::Down(cmd) => cmd.run(),
             Command::Check(cmd) => cmd.run(&root),
+            Command::Fetch(cmd) => cmd.run(&root),
             Command::Prepare(cmd) => cmd.run(&root),
             Command::SetupNetwork(cmd) => cmd.run(&root),
             Command::SetupHttp(cmd) => cmd.run(&root),
