@@ -44,6 +44,8 @@ root=$work/root
 # mmdebstrap reads the machine's own apt sources (mirror, snapshot).
 sources=/etc/apt/sources.list.d/debian.sources
 [ -f "$sources" ] || sources=/etc/apt/sources.list
+# Hooks run in mmdebstrap with the root as $1.
+# shellcheck disable=SC2016
 mmdebstrap --quiet --variant=minbase --include="$(IFS=,; echo "${packages[*]}")" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
@@ -76,6 +78,7 @@ truncate -s %512 "$work/$image_name"
 (cd "$work" && echo root.squashfs | cpio -o -H newc --quiet) >> "$work/$image_name"
 
 kernel_version=$(ls "$root/lib/modules")
+# shellcheck disable=SC2016
 ignition_version=$(chroot "$root" dpkg-query -W -f '${Version}' ignition)
 cat > "$work/version.txt" <<VERSION
 FLATCAR_VERSION=0.0.0-test-guest

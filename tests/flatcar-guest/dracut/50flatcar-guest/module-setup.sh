@@ -15,6 +15,7 @@ depends() {
     echo ignition systemd-networkd
 }
 
+# shellcheck disable=SC2154  # initdir, moddir, systemdutildir: set by dracut
 install() {
     # Move upstream's generator aside; ours maps the kernel line, then runs it.
     local gens="$systemdutildir/system-generators"
