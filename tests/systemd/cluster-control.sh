@@ -121,7 +121,7 @@ for n in s["nodes"]:
     assert n["memory_bytes"] > 10 * 2**20, n
     assert n["restarts"] == 0, n
 assert s["memory_bytes"] == sum(n["memory_bytes"] for n in s["nodes"]), s
-assert set(s) == {"schema", "cluster", "discovery_url", "nodes", "memory_bytes", "ksm"}, s.keys()
+assert set(s) == {"schema", "cluster", "discovery_url", "image_version", "nodes", "memory_bytes", "ksm", "other_units"}, s.keys()
 print("status --json: fields as expected")
 EOF
 tb coreos-cluster status
