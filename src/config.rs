@@ -120,6 +120,8 @@ pub struct RawConfig {
     pub boot: RawBoot,
     pub image: RawImage,
     pub paths: RawPaths,
+    pub http: RawHttp,
+    pub tftp: RawTftp,
     pub cloud_config: RawCloudConfig,
     pub ksm: RawKsm,
     /// Per-node overrides, keyed by the node's number (`[node.2]`).
@@ -191,6 +193,18 @@ pub struct RawPaths {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawHttp {
+    pub port: Value<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawTftp {
+    pub port: Value<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawCloudConfig {
     pub ssh_authorized_keys: Value<Vec<String>>,
     pub template: Value<String>,
@@ -249,6 +263,8 @@ merge_by_key!(RawPaths {
     tftp_root,
     http_root
 });
+merge_by_key!(RawHttp { port });
+merge_by_key!(RawTftp { port });
 merge_by_key!(RawCloudConfig {
     ssh_authorized_keys,
     template
@@ -271,6 +287,8 @@ impl RawConfig {
             boot,
             image,
             paths,
+            http,
+            tftp,
             cloud_config,
             ksm,
             node,
@@ -282,6 +300,8 @@ impl RawConfig {
         self.boot.merge(boot);
         self.image.merge(image);
         self.paths.merge(paths);
+        self.http.merge(http);
+        self.tftp.merge(tftp);
         self.cloud_config.merge(cloud_config);
         self.ksm.merge(ksm);
         for (key, later_node) in node {
@@ -308,6 +328,8 @@ pub fn keys() -> Vec<String> {
             "boot" => (section, field_names::<RawBoot>()),
             "image" => (section, field_names::<RawImage>()),
             "paths" => (section, field_names::<RawPaths>()),
+            "http" => (section, field_names::<RawHttp>()),
+            "tftp" => (section, field_names::<RawTftp>()),
             "cloud-config" => (section, field_names::<RawCloudConfig>()),
             "ksm" => (section, field_names::<RawKsm>()),
             "node" => ("node.N", field_names::<RawNode>()),

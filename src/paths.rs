@@ -18,6 +18,12 @@ pub const NETWORK_DIR: &str = "/run/systemd/network";
 pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
 /// The kernel's KSM switches and counters.
 pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
+/// The served trees by default: directories of our own (Arch's `/srv/http`
+/// is shared by every web server on the host).
+pub const DEFAULT_HTTP_ROOT: &str = "/srv/coreos-cluster/http";
+pub const DEFAULT_TFTP_ROOT: &str = "/srv/coreos-cluster/tftp";
+/// nftables rules of isolated mode, written by `setup-network`, loaded with `nft -f`.
+pub const NAT_RULES_FILE: &str = "/run/coreos-cluster-network/nat.nft";
 /// Our directory inside the HTTP and TFTP roots.
 pub const SUBDIR: &str = "coreos-cluster";
 /// File names inside SUBDIR (and the pxelinux tree).
@@ -27,6 +33,8 @@ pub const KERNEL: &str = "vmlinuz";
 pub const INITRD: &str = "initrd";
 /// nginx's config, in the HTTP unit's runtime directory.
 pub const NGINX_CONFIG: &str = "nginx.conf";
+/// in.tftpd's settings (address, root), in the TFTP unit's runtime directory.
+pub const TFTPD_ENV: &str = "in.tftpd.env";
 
 /// A directory standing in for `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
