@@ -49,7 +49,6 @@ for case in "$TESTBED_TOP"/tests/generator/*/; do
     in_root env COREOS_CLUSTER_ROOT="/tmp/cases/$name" \
         /usr/lib/systemd/system-generators/coreos-cluster-generator "$gen"
     extra=()
-    [ -d "$r$gen/tftpd.service.d" ] && extra+=(tftpd.service)
     for wants in "$r$gen"/multi-user.target.wants/*; do
         [ -L "$wants" ] && extra+=("$(basename "$wants")")
     done
