@@ -25,6 +25,21 @@ printf '[boot]\nkernel-args = ["test-guest.fetch=%s"]\n' "$WAN_URL" \
     > "$r/etc/coreos-cluster/cluster.toml.d/50-probe.toml"
 testbed_boot multi-user.target
 
+# First, so the test bed has an address besides loopback: in.tftpd resolves
+# its --address with AI_ADDRCONFIG.
+log "the uplink stand-in: a namespace with an HTTP server at $WAN_HOST"
+tb ip netns add wan
+tb ip link add cc-wan type veth peer name wan0
+tb ip link set wan0 netns wan
+tb ip addr add 198.51.100.1/24 dev cc-wan
+tb ip link set cc-wan up
+tb ip -n wan addr add "$WAN_HOST/24" dev wan0
+tb ip -n wan link set wan0 up
+tb mkdir -p /run/wan-www
+tb touch /run/wan-www/from-node
+tb systemd-run --quiet --unit=wan-http -p WorkingDirectory=/run/wan-www \
+    ip netns exec wan python3 -m http.server --bind "$WAN_HOST" 8080
+
 log "the host's own servers: nginx on 0.0.0.0:80, in.tftpd on 0.0.0.0:69"
 mkdir -p "$r/srv/host-www" "$r/srv/host-tftp"
 echo "the host's own website" > "$r/srv/host-www/index.html"
@@ -57,19 +72,6 @@ else
     # Loading br_netfilter would change the whole machine: not done here.
     log "NOTE: bridge-nf-call-iptables is $nf_call (br_netfilter not loaded); the NAT check runs without it"
 fi
-
-log "the uplink stand-in: a namespace with an HTTP server at $WAN_HOST"
-tb ip netns add wan
-tb ip link add cc-wan type veth peer name wan0
-tb ip link set wan0 netns wan
-tb ip addr add 198.51.100.1/24 dev cc-wan
-tb ip link set cc-wan up
-tb ip -n wan addr add "$WAN_HOST/24" dev wan0
-tb ip -n wan link set wan0 up
-tb mkdir -p /run/wan-www
-tb touch /run/wan-www/from-node
-tb systemd-run --quiet --unit=wan-http -p WorkingDirectory=/run/wan-www \
-    ip netns exec wan python3 -m http.server --bind "$WAN_HOST" 8080
 
 log "1. systemctl start coreos-cluster@3 with the default settings"
 start=$(date +%s%N)
