@@ -134,7 +134,10 @@ fn render_cloud_config(
 /// Kernel command line: where the cloud-config is, the console, the user's extras.
 pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
     let mut args = vec![
-        format!("cloud-config-url={}", names::served_url(host, CLOUD_CONFIG)),
+        format!(
+            "cloud-config-url={}",
+            names::served_url(host, model.http_port, CLOUD_CONFIG)
+        ),
         "console=tty0".to_string(),
         "console=ttyS0".to_string(),
     ];
@@ -160,7 +163,7 @@ fn render_boot_script(model: &Model, sources: &Sources, host: Ipv4Addr) -> Rende
             path,
             &IpxeScript {
                 header: &header,
-                base_url: &names::served_base_url(host),
+                base_url: &names::served_base_url(host, model.http_port),
                 kernel: KERNEL,
                 initrd: INITRD,
                 kernel_args: &args,

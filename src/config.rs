@@ -121,6 +121,8 @@ pub struct RawConfig {
     pub image: RawImage,
     pub etcd: RawEtcd,
     pub paths: RawPaths,
+    pub http: RawHttp,
+    pub tftp: RawTftp,
     pub cloud_config: RawCloudConfig,
     pub ksm: RawKsm,
     /// Per-node overrides, keyed by the node's number (`[node.2]`).
@@ -205,6 +207,18 @@ pub struct RawPaths {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawHttp {
+    pub port: Value<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawTftp {
+    pub port: Value<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawCloudConfig {
     pub ssh_authorized_keys: Value<Vec<String>>,
     pub template: Value<String>,
@@ -273,6 +287,8 @@ merge_by_key!(RawPaths {
     tftp_root,
     http_root
 });
+merge_by_key!(RawHttp { port });
+merge_by_key!(RawTftp { port });
 merge_by_key!(RawCloudConfig {
     ssh_authorized_keys,
     template
@@ -296,6 +312,8 @@ impl RawConfig {
             image,
             etcd,
             paths,
+            http,
+            tftp,
             cloud_config,
             ksm,
             node,
@@ -308,6 +326,8 @@ impl RawConfig {
         self.image.merge(image);
         self.etcd.merge(etcd);
         self.paths.merge(paths);
+        self.http.merge(http);
+        self.tftp.merge(tftp);
         self.cloud_config.merge(cloud_config);
         self.ksm.merge(ksm);
         for (key, later_node) in node {
@@ -335,6 +355,8 @@ pub fn keys() -> Vec<String> {
             "image" => (section, field_names::<RawImage>()),
             "etcd" => (section, field_names::<RawEtcd>()),
             "paths" => (section, field_names::<RawPaths>()),
+            "http" => (section, field_names::<RawHttp>()),
+            "tftp" => (section, field_names::<RawTftp>()),
             "cloud-config" => (section, field_names::<RawCloudConfig>()),
             "ksm" => (section, field_names::<RawKsm>()),
             "node" => ("node.N", field_names::<RawNode>()),

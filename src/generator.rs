@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use askama::Template;
 
 use crate::config::Sources;
-use crate::model::{Accelerator, BootMethod, Model, NetworkMode, NodeIndex, NodeOverride, Serial};
+use crate::model::{
+    Accelerator, BootMethod, ImageSource, Model, NetworkMode, NodeIndex, NodeOverride, Serial,
+};
 use crate::names::{
-    self, CLUSTER_TEMPLATE, CONFIG_UNIT, HTTP_UNIT, KSM_UNIT, TFTPD_UNIT, VM_TEMPLATE,
+    self, CLUSTER_TEMPLATE, CONFIG_UNIT, HTTP_UNIT, KSM_UNIT, TFTP_UNIT, VM_TEMPLATE,
 };
 use crate::output::{header, RenderedFile};
-use crate::paths::UNIT_DIR;
+use crate::paths::{STATE_DIR, UNIT_DIR};
 use crate::unit_syntax::{environment, escape_specifiers, exec_arg};
 
 /// Where the generator links units to start at boot.
@@ -44,6 +46,7 @@ struct VmNodeDropIn<'a> {
 #[template(path = "generator/cluster.conf", escape = "none")]
 struct ClusterDropIn<'a> {
     header: &'a str,
+    requires: Vec<&'a str>,
     wants: Vec<&'a str>,
     writable: Vec<String>,
 }
@@ -58,11 +61,10 @@ struct HttpDropIn<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "generator/tftpd.conf", escape = "none")]
-struct TftpdDropIn<'a> {
+#[template(path = "generator/tftp.conf", escape = "none")]
+struct TftpDropIn<'a> {
     header: &'a str,
     wait_online: &'a str,
-    exec_start: String,
 }
 
 /// Everything the generator writes for a valid config.
@@ -82,6 +84,7 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
             dropin(CLUSTER_TEMPLATE),
             &ClusterDropIn {
                 header,
+                requires: cluster_requires(model),
                 wants: cluster_wants(model),
                 writable: writable_roots(model),
             },
@@ -116,11 +119,10 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
 
     if model.boot.method == BootMethod::Pxelinux {
         files.push(RenderedFile::from_template(
-            dropin(TFTPD_UNIT),
-            &TftpdDropIn {
+            dropin(TFTP_UNIT),
+            &TftpDropIn {
                 header,
                 wait_online: &wait_online,
-                exec_start: tftpd_command(model),
             },
         ));
     }
@@ -202,23 +204,38 @@ fn node_environment(settings: &NodeOverride) -> Vec<String> {
     lines
 }
 
-/// The roots `prepare` writes into, as `ReadWritePaths=` words ("-": skip if missing).
+/// The roots `prepare` writes into, as `ReadWritePaths=` words; tmpfiles.d
+/// makes the default ones, and a missing one fails the start naming it.
 fn writable_roots(model: &Model) -> Vec<String> {
-    let mut roots = vec![&model.http_root];
+    let mut roots = vec![model.http_root.clone()];
     if model.boot.method == BootMethod::Pxelinux {
-        roots.push(&model.tftp_root);
+        roots.push(model.tftp_root.clone());
     }
-    roots
-        .into_iter()
-        .map(|root| exec_arg(&format!("-{}", root.display())))
-        .collect()
+    let mut writable: Vec<String> = roots
+        .iter()
+        .map(|root| exec_arg(&root.to_string_lossy()))
+        .collect();
+    // prepare fetches into the image cache; StateDirectory= covers only the
+    // default one, and a cache elsewhere may not exist yet ("-").
+    if let ImageSource::Flatcar { upstream, .. } = &model.image.source {
+        if let Some(dir) = upstream.cache_dir.parent() {
+            if !dir.starts_with(STATE_DIR) {
+                writable.push(format!("-{}", exec_arg(&dir.to_string_lossy())));
+            }
+        }
+    }
+    writable
+}
+
+fn cluster_requires(model: &Model) -> Vec<&'static str> {
+    match model.boot.method {
+        BootMethod::Pxelinux => vec![TFTP_UNIT],
+        BootMethod::Ipxe => vec![],
+    }
 }
 
 fn cluster_wants(model: &Model) -> Vec<&'static str> {
     let mut wants = Vec::new();
-    if model.boot.method == BootMethod::Pxelinux {
-        wants.push(TFTPD_UNIT);
-    }
     if model.ksm {
         wants.push(KSM_UNIT);
     }
@@ -236,20 +253,4 @@ fn wait_online_unit(model: &Model) -> String {
         "systemd-networkd-wait-online@{}:{state}.service",
         model.network.bridge
     )
-}
-
-fn tftpd_command(model: &Model) -> String {
-    let mut args = vec![
-        "/usr/bin/in.tftpd".to_string(),
-        "--listen".to_string(),
-        "--foreground".to_string(),
-        "--secure".to_string(),
-    ];
-    // In bridged mode the bridge's address comes from the LAN: listen on all.
-    if let NetworkMode::Isolated { subnet, .. } = &model.network.mode {
-        args.push("--address".to_string());
-        args.push(subnet.gateway().to_string());
-    }
-    args.push(exec_arg(&model.tftp_root.to_string_lossy()));
-    args.join(" ")
 }

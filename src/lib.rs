@@ -10,7 +10,8 @@
 //! - `model`: the checked model and the facts derived from it (addresses, MACs, DHCP pool).
 //! - `output`: `RenderedFile` (built from a template), and writing: fresh, or atomic and only what changed.
 //! - `unit_syntax`: escaping values for unit files.
-//! - `generator`, `network`, `http`, `boot`: renderers, model → `Vec<RenderedFile>`, pure.
+//! - `generator`, `network`, `nat`, `http`, `tftp`, `boot`: renderers, model → `Vec<RenderedFile>`, pure.
+//! - `ports`: whether a server can bind its port, and who holds it when not.
 //! - `prepare`: what the cluster's units run first: discovery, render, write, copy images.
 //! - `discovery`: allocating an etcd discovery URL over HTTP.
 //! - `systemd`: the narrow D-Bus trait and its zbus implementation.
@@ -32,13 +33,16 @@ pub mod kmsg;
 pub mod logging;
 pub mod model;
 pub mod names;
+pub mod nat;
 pub mod network;
 pub mod output;
 pub mod paths;
+pub mod ports;
 pub mod prepare;
 pub mod qmp;
 pub mod status;
 pub mod systemd;
+pub mod tftp;
 pub mod unit_syntax;
 pub mod validate;
 pub mod values;

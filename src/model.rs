@@ -42,6 +42,10 @@ pub struct Model {
     pub etcd: EtcdSource,
     pub tftp_root: PathBuf,
     pub http_root: PathBuf,
+    /// Our nginx's TCP port.
+    pub http_port: u16,
+    /// Our TFTP server's UDP port (pxelinux boot method).
+    pub tftp_port: u16,
     pub cloud_config: CloudConfig,
     pub ksm: bool,
 }
@@ -127,6 +131,17 @@ pub struct Subnet {
 pub const NODE_HOST_OFFSET: u32 = 10;
 
 impl Subnet {
+    /// The network an interface address with this prefix length is on.
+    pub fn containing(address: Ipv4Addr, prefix_len: u8) -> Subnet {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(prefix_len))
+            .unwrap_or(0);
+        Subnet {
+            network: Ipv4Addr::from(u32::from(address) & mask),
+            prefix_len,
+        }
+    }
+
     /// Number of host addresses (network and broadcast excluded).
     pub fn host_count(self) -> u32 {
         (1u32 << (32 - self.prefix_len)).saturating_sub(2)
@@ -280,7 +295,6 @@ pub const DEFAULT_BRIDGE: &str = "coreos-br0";
 pub const DEFAULT_SUBNET: &str = "10.77.0.0/24";
 pub const DEFAULT_MAC_PREFIX: &str = "52:54:00:12:34";
 pub const DEFAULT_MAX_NODES: u8 = 16;
-pub const DEFAULT_IMAGE_DIR: &str = "/var/lib/coreos-cluster/images";
 
 impl Model {
     /// Checks the merged raw config and applies defaults.
@@ -314,5 +328,11 @@ mod tests {
         );
         assert_eq!(s.dhcp_pool(16), (27, 228));
         assert_eq!(parse_subnet("10.0.0.0/28").unwrap().node_capacity(), 3);
+        let lan = Subnet::containing(Ipv4Addr::new(192, 168, 77, 1), 24);
+        assert_eq!(lan.to_string(), "192.168.77.0/24");
+        assert_eq!(
+            Subnet::containing(Ipv4Addr::new(10, 1, 2, 3), 0).to_string(),
+            "0.0.0.0/0"
+        );
     }
 }

@@ -19,8 +19,18 @@ pub const CLUSTER_PATTERN: &str = "coreos-cluster@*.service";
 pub const CONFIG_UNIT: &str = "coreos-cluster-config.service";
 pub const HTTP_UNIT: &str = "coreos-cluster-http.service";
 pub const KSM_UNIT: &str = "coreos-cluster-ksm.service";
-/// tftp-hpa's unit, extended by a drop-in for the pxelinux boot method.
-pub const TFTPD_UNIT: &str = "tftpd.service";
+/// Our TFTP server (tftp-hpa's in.tftpd) for the pxelinux boot method.
+pub const TFTP_UNIT: &str = "coreos-cluster-tftp.service";
+
+/// The service user: runs QEMU and nginx, owns the taps; its group may read
+/// the files that can hold secrets (cloud-configs).
+pub const SERVICE_USER: &str = "coreos-cluster";
+
+/// Our nginx's default port: not 80, which a web server of the host's
+/// (Arch's nginx listens on `*:80`) already holds; iPXE fetches any port.
+pub const DEFAULT_HTTP_PORT: u16 = 8777;
+/// TFTP's own port: PXE firmware asks port 69, and no other.
+pub const DEFAULT_TFTP_PORT: u16 = 69;
 
 /// Node i's tap is `coreos-tapNN`, NN its instance.
 pub const TAP_PREFIX: &str = "coreos-tap";
@@ -119,14 +129,14 @@ pub fn mac_for(mac_prefix: &str, instance: &str) -> String {
     format!("{mac_prefix}:{instance}")
 }
 
-/// Where the VMs fetch our served files: `http://HOST/coreos-cluster`.
-pub fn served_base_url(host: Ipv4Addr) -> String {
-    format!("http://{host}/{SUBDIR}")
+/// Where the VMs fetch our served files: `http://HOST:PORT/coreos-cluster`.
+pub fn served_base_url(host: Ipv4Addr, port: u16) -> String {
+    format!("http://{host}:{port}/{SUBDIR}")
 }
 
 /// The URL of one served file, e.g. the iPXE script or the cloud-config.
-pub fn served_url(host: Ipv4Addr, file: &str) -> String {
-    format!("{}/{file}", served_base_url(host))
+pub fn served_url(host: Ipv4Addr, port: u16, file: &str) -> String {
+    format!("{}/{file}", served_base_url(host, port))
 }
 
 /// An etcd peer URL, as `initial-cluster` lists members.

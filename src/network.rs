@@ -70,7 +70,7 @@ struct TapsNetwork<'a> {
 /// The URL (iPXE) or TFTP path (pxelinux) that DHCP hands out as boot file.
 pub fn boot_filename(model: &Model, host: Ipv4Addr) -> String {
     match model.boot.method {
-        BootMethod::Ipxe => names::served_url(host, IPXE_SCRIPT),
+        BootMethod::Ipxe => names::served_url(host, model.http_port, IPXE_SCRIPT),
         BootMethod::Pxelinux => "pxelinux.0".to_string(),
     }
 }

@@ -20,6 +20,16 @@ pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
 pub const IMAGE_VERSION_FILE: &str = "/run/coreos-cluster/image-version";
 /// The kernel's KSM switches and counters.
 pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
+/// The served trees by default: directories of our own (Arch's `/srv/http`
+/// is shared by every web server on the host).
+/// Persistent state: StateDirectory= of the cluster unit.
+pub const STATE_DIR: &str = "/var/lib/coreos-cluster";
+/// The image cache (Flatcar releases, etcd, the signing key).
+pub const DEFAULT_IMAGE_DIR: &str = "/var/lib/coreos-cluster/images";
+pub const DEFAULT_HTTP_ROOT: &str = "/srv/coreos-cluster/http";
+pub const DEFAULT_TFTP_ROOT: &str = "/srv/coreos-cluster/tftp";
+/// nftables rules of isolated mode, written by `setup-network`, loaded with `nft -f`.
+pub const NAT_RULES_FILE: &str = "/run/coreos-cluster-network/nat.nft";
 /// Our directory inside the HTTP and TFTP roots.
 pub const SUBDIR: &str = "coreos-cluster";
 /// File names inside SUBDIR (and the pxelinux tree).
@@ -29,6 +39,8 @@ pub const KERNEL: &str = "vmlinuz";
 pub const INITRD: &str = "initrd";
 /// nginx's config, in the HTTP unit's runtime directory.
 pub const NGINX_CONFIG: &str = "nginx.conf";
+/// in.tftpd's settings (address, root), in the TFTP unit's runtime directory.
+pub const TFTPD_ENV: &str = "in.tftpd.env";
 
 /// A directory standing in for `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]

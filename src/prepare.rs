@@ -1,7 +1,8 @@
 //! What the cluster's units run before VMs boot: `prepare N` (discovery,
 //! cloud-config, boot script, kernel and initrd), `setup-network` (the
-//! networkd files) and `setup-http` (nginx's config). Each renders first,
-//! then writes, replacing only what changed.
+//! networkd files and the NAT rules), `setup-http` (nginx's config) and
+//! `setup-tftp` (in.tftpd's settings). Each renders first, then writes,
+//! replacing only what changed; the servers' setups first check their port.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -9,10 +10,13 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use crate::boot::{self, EtcdBootstrap};
-use crate::model::{Discovery, Model, NetworkMode};
-use crate::output::{sync_dir, write_changed, write_if_changed};
+use crate::http::HttpListen;
+use crate::model::{Discovery, Model, NetworkMode, Subnet};
+use crate::names::SERVICE_USER;
+use crate::output::{sync_dir, write_changed, write_if_changed, RenderedFile};
 use crate::paths::{Root, CLOUD_CONFIG, DISCOVERY_URL_FILE, IMAGE_VERSION_FILE, NETWORK_DIR};
-use crate::{discovery, fetch, http, names, network};
+use crate::ports::{self, Listen, Transport};
+use crate::{discovery, fetch, http, names, nat, network, tftp};
 
 /// Prepares what a cluster of `size` (the unit's instance, unparsed) boots
 /// from. `say` gets one line per step worth telling.
@@ -26,8 +30,12 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
     let version_file = root.join(IMAGE_VERSION_FILE);
     match &fetched.image {
         Some(image) => {
-            write_if_changed(&version_file, format!("{}\n", image.version).as_bytes(), 0o644)
-                .with_context(|| format!("writing {}", version_file.display()))?;
+            write_if_changed(
+                &version_file,
+                format!("{}\n", image.version).as_bytes(),
+                0o644,
+            )
+            .with_context(|| format!("writing {}", version_file.display()))?;
             say(&format!("image: Flatcar {}", image.version));
         }
         None => {
@@ -72,23 +80,47 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
         &bootstrap,
         template.as_deref(),
     )?;
-    write_changed(&root.join("/"), &files, 0o644)?;
+    // The cloud-config may hold keys: readable by nginx's group, not by all.
+    let (secret, public): (Vec<RenderedFile>, Vec<RenderedFile>) = files
+        .into_iter()
+        .partition(|file| file.path == boot::cloud_config_path(&model));
+    write_changed(&root.join("/"), &public, 0o644)?;
+    write_changed(&root.join("/"), &secret, 0o640)?;
+    for file in &secret {
+        give_to_service_group(root, &root.join(&file.path))?;
+    }
 
     for copy in boot::copies(&model) {
         install_file(&root.join(&copy.source), &root.join(&copy.dest), copy.what)?;
     }
     say(&format!(
         "prepared {size} nodes: cloud-config at {}, boot script {}",
-        names::served_url(host, CLOUD_CONFIG),
+        names::served_url(host, model.http_port, CLOUD_CONFIG),
         boot::boot_script_path(&model).display()
     ));
     Ok(())
 }
 
-/// Writes the networkd files; returns whether anything changed (networkd
-/// then needs a reload).
+/// Gives a file that may hold secrets to the service user's group (nginx
+/// runs as that user). On a test root the group may not exist: the mode alone
+/// keeps the file from other users there.
+fn give_to_service_group(root: &Root, path: &Path) -> anyhow::Result<()> {
+    let group = nix::unistd::Group::from_name(SERVICE_USER)
+        .with_context(|| format!("looking up group {SERVICE_USER}"))?;
+    match group {
+        Some(group) => std::os::unix::fs::chown(path, None, Some(group.gid.as_raw()))
+            .with_context(|| format!("giving {} to group {SERVICE_USER}", path.display())),
+        None if !root.is_system_root() => Ok(()),
+        None => bail!("group {SERVICE_USER} does not exist (systemd-sysusers coreos-cluster.conf)"),
+    }
+}
+
+/// Writes the networkd files and the NAT rules; returns whether a networkd
+/// file changed (networkd then needs a reload).
 pub fn setup_network(root: &Root, say: &mut dyn FnMut(&str)) -> anyhow::Result<bool> {
     let (sources, model) = crate::load_model(root)?;
+    let rules = nat::render(&model, &sources);
+    write_changed(&root.join("/"), &[rules], 0o644)?;
     let files = network::render(&model, &sources);
     let dir = root.join(NETWORK_DIR);
     let changed = sync_dir(&dir, &files, network::FILE_PREFIX, 0o644)
@@ -105,38 +137,99 @@ pub fn setup_network(root: &Root, say: &mut dyn FnMut(&str)) -> anyhow::Result<b
     Ok(changed)
 }
 
-/// Writes nginx's config into `runtime_dir` (a path on the running system).
+/// Checks that nginx can bind the bridge's address and `[http] port`, then
+/// writes its config into `runtime_dir` (a path on the running system).
 pub fn setup_http(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
     let (sources, model) = crate::load_model(root)?;
-    let files = http::render(&model, &sources, runtime_dir);
+    let listen = match &model.network.mode {
+        NetworkMode::Isolated { subnet, .. } => HttpListen {
+            address: subnet.gateway(),
+            clients: None,
+        },
+        NetworkMode::Bridged { .. } => {
+            let (address, lan) = bridge_address(&model.network.bridge)?;
+            HttpListen {
+                address,
+                clients: Some(lan),
+            }
+        }
+    };
+    check_port(
+        root,
+        listen.address,
+        model.http_port,
+        Transport::Tcp,
+        "[http] port",
+    )?;
+    let files = http::render(&model, &sources, runtime_dir, listen);
     write_changed(&root.join(runtime_dir), &files, 0o644)?;
     Ok(())
+}
+
+/// Checks that in.tftpd can bind the bridge's address and `[tftp] port`,
+/// then writes its settings into `runtime_dir`.
+pub fn setup_tftp(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
+    let (sources, model) = crate::load_model(root)?;
+    let address = host_address(&model)?;
+    check_port(
+        root,
+        address,
+        model.tftp_port,
+        Transport::Udp,
+        "[tftp] port",
+    )?;
+    let file = tftp::render(&model, &sources, address);
+    write_changed(&root.join(runtime_dir), &[file], 0o644)?;
+    Ok(())
+}
+
+/// The port check binds on the running system only: a test root has no bridge.
+fn check_port(
+    root: &Root,
+    address: Ipv4Addr,
+    port: u16,
+    transport: Transport,
+    key: &str,
+) -> anyhow::Result<()> {
+    if !root.is_system_root() {
+        return Ok(());
+    }
+    ports::ensure_free(Listen {
+        address,
+        port,
+        transport,
+        key,
+    })
 }
 
 /// The host's address as the VMs see it: the bridge's.
 pub fn host_address(model: &Model) -> anyhow::Result<Ipv4Addr> {
     match &model.network.mode {
         NetworkMode::Isolated { subnet, .. } => Ok(subnet.gateway()),
-        NetworkMode::Bridged { .. } => {
-            let bridge = &model.network.bridge;
-            let addresses = nix::ifaddrs::getifaddrs().context("listing interface addresses")?;
-            for ifaddr in addresses {
-                if ifaddr.interface_name != *bridge {
-                    continue;
-                }
-                if let Some(ip) = ifaddr
-                    .address
-                    .and_then(|a| a.as_sockaddr_in().map(|s| s.ip()))
-                {
-                    return Ok(ip);
-                }
-            }
-            bail!(
-                "bridge {bridge} has no IPv4 address yet; in bridged mode it gets one from \
-                 the LAN's DHCP server (see networkctl status {bridge})"
-            )
+        NetworkMode::Bridged { .. } => Ok(bridge_address(&model.network.bridge)?.0),
+    }
+}
+
+/// The bridge's IPv4 address and the network it is on (bridged mode: both
+/// come from the LAN's DHCP server).
+fn bridge_address(bridge: &str) -> anyhow::Result<(Ipv4Addr, Subnet)> {
+    let addresses = nix::ifaddrs::getifaddrs().context("listing interface addresses")?;
+    for ifaddr in addresses {
+        if ifaddr.interface_name != bridge {
+            continue;
+        }
+        let ipv4 = |a: Option<nix::sys::socket::SockaddrStorage>| {
+            a.and_then(|a| a.as_sockaddr_in().map(|s| s.ip()))
+        };
+        if let (Some(ip), Some(mask)) = (ipv4(ifaddr.address), ipv4(ifaddr.netmask)) {
+            let prefix_len = u32::from(mask).leading_ones() as u8;
+            return Ok((ip, Subnet::containing(ip, prefix_len)));
         }
     }
+    bail!(
+        "bridge {bridge} has no IPv4 address yet; in bridged mode it gets one from \
+         the LAN's DHCP server (see networkctl status {bridge})"
+    )
 }
 
 /// Puts `source` at `dest` (hard link when possible, else a copy), unless

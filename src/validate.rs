@@ -7,9 +7,11 @@ use std::path::PathBuf;
 
 use crate::config::{ConfigError, Located, RawConfig, RawNode, Sources};
 use crate::model::*;
+use crate::names::{DEFAULT_HTTP_PORT, DEFAULT_TFTP_PORT};
+use crate::paths::{DEFAULT_HTTP_ROOT, DEFAULT_IMAGE_DIR, DEFAULT_TFTP_ROOT};
 use crate::values::{
-    check_interface_name, check_path, check_release_version, check_ssh_key, check_url,
-    parse_accelerators, parse_mac, parse_mac_prefix, parse_subnet,
+    check_interface_name, check_path, check_release_version, check_served_tree, check_ssh_key,
+    check_url, parse_accelerators, parse_mac, parse_mac_prefix, parse_subnet,
 };
 
 /// Checks the merged raw config and applies defaults.
@@ -133,6 +135,7 @@ impl Checker<'_> {
         let network = self.network(raw, max_nodes)?;
         let discovery = self.discovery(raw, &network)?;
         let boot = self.boot(raw, &network)?;
+        let (http_root, tftp_root) = self.served_trees(raw)?;
 
         Ok(Model {
             cluster: Cluster {
@@ -148,11 +151,67 @@ impl Checker<'_> {
             boot,
             etcd: self.etcd(raw)?,
             image,
-            tftp_root: self.path(&raw.paths.tftp_root, "paths.tftp-root", "/srv/tftp")?,
-            http_root: self.path(&raw.paths.http_root, "paths.http-root", "/srv/http")?,
+            tftp_root,
+            http_root,
+            http_port: self.port(&raw.http.port, "http.port", DEFAULT_HTTP_PORT)?,
+            tftp_port: self.port(&raw.tftp.port, "tftp.port", DEFAULT_TFTP_PORT)?,
             cloud_config: self.cloud_config(raw)?,
             ksm: raw.ksm.enable.as_ref().is_none_or(|v| v.value),
         })
+    }
+
+    fn port(
+        &self,
+        value: &Option<Located<i64>>,
+        key: &str,
+        default: u16,
+    ) -> Result<u16, ConfigError> {
+        Ok(self
+            .int(value, key, 1..=65535, "")?
+            .map_or(default, |port| port as u16))
+    }
+
+    /// The HTTP and TFTP roots: directories of our own, apart from each other
+    /// and from the image cache (the units may write all of them).
+    fn served_trees(&self, raw: &RawConfig) -> Result<(PathBuf, PathBuf), ConfigError> {
+        let http_key = "paths.http-root";
+        let tftp_key = "paths.tftp-root";
+        let http = self.path(&raw.paths.http_root, http_key, DEFAULT_HTTP_ROOT)?;
+        let tftp = self.path(&raw.paths.tftp_root, tftp_key, DEFAULT_TFTP_ROOT)?;
+        let image_dir = self.path(&raw.image.dir, "image.dir", DEFAULT_IMAGE_DIR)?;
+        let trees = [
+            (&http, raw.paths.http_root.as_ref(), http_key),
+            (&tftp, raw.paths.tftp_root.as_ref(), tftp_key),
+        ];
+        for (tree, value, key) in trees {
+            let refuse = |why: String| self.error_near(value, key, why);
+            check_served_tree(tree).map_err(refuse)?;
+            if image_dir.starts_with(tree) {
+                return Err(refuse(format!(
+                    "{:?} holds the image cache (image.dir = {:?}); serve a directory apart \
+                     from it",
+                    tree.display(),
+                    image_dir.display()
+                )));
+            }
+        }
+        if http.starts_with(&tftp) || tftp.starts_with(&http) {
+            let (value, key) = match raw.paths.tftp_root.as_ref() {
+                Some(v) => (Some(v), tftp_key),
+                None => (raw.paths.http_root.as_ref(), http_key),
+            };
+            return Err(self.error_near(
+                value,
+                key,
+                format!(
+                    "the HTTP root {:?} and the TFTP root {:?} are nested; use two separate \
+                     directories",
+                    http.display(),
+                    tftp.display()
+                ),
+            ));
+        }
+        Ok((http, tftp))
     }
 
     fn start_at_boot(&self, raw: &RawConfig, max_nodes: u8) -> Result<Option<u8>, ConfigError> {

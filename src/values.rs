@@ -139,6 +139,52 @@ pub fn check_path(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Directories a served tree must not be below: the system's own.
+const SYSTEM_DIRS: &[&str] = &[
+    "/etc", "/usr", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib", "/lib64",
+];
+
+/// Directories other software shares: a served tree may be below them, not them.
+const SHARED_DIRS: &[&str] = &[
+    "/var/lib",
+    "/var/cache",
+    "/var/log",
+    "/var/tmp",
+    "/srv/http",
+    "/srv/ftp",
+    "/srv/tftp",
+    "/home",
+    "/root",
+    "/tmp",
+];
+
+/// A tree the product serves and its units may write: a directory of its
+/// own, never `/`, a top-level directory, a system directory or one that
+/// other software shares (Arch's `/srv/http` is every web server's root).
+/// `path` has passed `check_path`.
+pub fn check_served_tree(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    if path.components().count() <= 2 {
+        return Err(format!(
+            "{shown:?} is the root or a top-level directory; use a directory of \
+             coreos-cluster's own, such as one below /srv/coreos-cluster"
+        ));
+    }
+    if let Some(system) = SYSTEM_DIRS.iter().find(|dir| path.starts_with(dir)) {
+        return Err(format!(
+            "{shown:?} is below {system}, which belongs to the system; use a directory of \
+             coreos-cluster's own, such as one below /srv/coreos-cluster"
+        ));
+    }
+    if SHARED_DIRS.iter().any(|dir| path == Path::new(dir)) {
+        return Err(format!(
+            "{shown:?} is shared with other software; use a directory of coreos-cluster's \
+             own, such as one below /srv/coreos-cluster"
+        ));
+    }
+    Ok(())
+}
+
 /// An http(s) URL with a host; returned without a trailing slash.
 pub fn check_url(text: &str) -> Result<String, String> {
     let rest = text

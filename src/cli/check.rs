@@ -62,6 +62,14 @@ fn summary(model: &Model) -> String {
         BootMethod::Ipxe => "ipxe over HTTP",
         BootMethod::Pxelinux => "pxelinux over TFTP",
     };
+    let tftp = match model.boot.method {
+        BootMethod::Pxelinux => format!(
+            "; TFTP port {} serves {}",
+            model.tftp_port,
+            model.tftp_root.display()
+        ),
+        BootMethod::Ipxe => String::new(),
+    };
     let accel: Vec<&str> = vm.accelerators.iter().map(|a| a.name()).collect();
     let at_boot = model
         .cluster
@@ -72,9 +80,12 @@ fn summary(model: &Model) -> String {
          network:   {network}\n\
          discovery: {discovery}\n\
          boot:      {boot}, kernel {}\n\
+         served:    HTTP port {} serves {}{tftp}\n\
          vm:        {} MiB, {} cores, accelerator {}, MACs {}:NN\n\
          nodes:     up to {}, {} with own settings; started at boot: {at_boot}\n",
         model.image.kernel.display(),
+        model.http_port,
+        model.http_root.display(),
         vm.memory_mib,
         vm.cores,
         accel.join(":"),

@@ -60,6 +60,9 @@ fn networkd_running() -> bool {
 }
 
 /// Write the nginx config of coreos-cluster-http.service into DIR.
+///
+/// Fails first when nginx could not listen on the bridge's address and
+/// [http] port, naming the process that holds the port.
 #[derive(Debug, Args)]
 pub struct SetupHttp {
     /// The unit's runtime directory (nginx's pid and temporary files go there
@@ -70,5 +73,21 @@ pub struct SetupHttp {
 impl SetupHttp {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         prepare::setup_http(root, &self.dir)
+    }
+}
+
+/// Write in.tftpd's settings for coreos-cluster-tftp.service into DIR.
+///
+/// Fails first when in.tftpd could not listen on the bridge's address and
+/// [tftp] port, naming the process that holds the port.
+#[derive(Debug, Args)]
+pub struct SetupTftp {
+    /// The unit's runtime directory; below --root, like every path.
+    dir: PathBuf,
+}
+
+impl SetupTftp {
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        prepare::setup_tftp(root, &self.dir)
     }
 }

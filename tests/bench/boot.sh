@@ -95,8 +95,8 @@ printf 'default coreos\nlabel coreos\n  kernel vmlinuz\n  append initrd=initrd.i
     > "$r/srv/classic/pxelinux.cfg/default"
 # The same nginx substitution, on the classic bridge.
 tb coreos-cluster setup-http /run/classic-http
-tb cat /run/classic-http/nginx.conf | sed -e 's|listen 10.77.0.1:80;|listen 10.88.0.1:80;|' \
-    -e 's|root "/srv/http";|root "/srv/classic-http";|' > "$r/srv/classic-nginx.conf"
+tb cat /run/classic-http/nginx.conf | sed -e 's|listen 10.77.0.1:[0-9]*;|listen 10.88.0.1:80;|' \
+    -e 's|root "/srv/coreos-cluster/http";|root "/srv/classic-http";|' > "$r/srv/classic-nginx.conf"
 tb systemd-run --quiet --unit=classic-http $IN_NETNS /usr/sbin/nginx -c /srv/classic-nginx.conf
 leases=()
 for i in 1 2 3; do leases+=(--dhcp-host="52:54:00:88:00:0$i,10.88.0.1$i"); done
@@ -109,7 +109,7 @@ run_qemus() { # LABEL N EXTRA_ARGS...
     shift 2
     # The same cloud-config as ours for N nodes, on the classic subnet.
     tb coreos-cluster prepare "$n" >/dev/null
-    sed 's/10\.77\.0\./10.88.0./g' "$r/srv/http/coreos-cluster/cloud-config.yaml" \
+    sed 's/10\.77\.0\./10.88.0./g' "$r/srv/coreos-cluster/http/coreos-cluster/cloud-config.yaml" \
         > "$r/srv/classic-http/cloud-config.yaml"
     tb sh -c 'rm -f /run/classic-serial-*'
     tb systemctl restart classic-dhcp

@@ -2,7 +2,8 @@
 # End to end, bridged mode: the classic recipe's topology. The bridge enslaves
 # an uplink to a "LAN" (a network namespace in the test bed) whose own DHCP
 # server (dnsmasq) hands out addresses, next-server and pxelinux.0; the nodes
-# boot pxelinux over TFTP from tftp-hpa, and find each other through a
+# boot pxelinux over TFTP from our own TFTP server (tftp-hpa's in.tftpd in
+# coreos-cluster-tftp.service), and find each other through a
 # self-hosted etcd v2 discovery endpoint on the LAN.
 # `systemctl start coreos-cluster@3` → the registry lists 3 members, put/get works.
 set -euo pipefail
@@ -46,7 +47,7 @@ tb systemd-run --quiet --unit=lan-etcd ip netns exec lan etcd --name lan-etcd \
 log "systemctl start coreos-cluster@3 (bridged, pxelinux over TFTP, etcd discovery)"
 start=$(date +%s%N)
 tb systemctl start coreos-cluster@3.service || {
-    tb journalctl --no-pager -o cat -u coreos-cluster@3 -u coreos-cluster-http -u systemd-networkd | tail -30
+    tb journalctl --no-pager -o cat -u coreos-cluster@3 -u coreos-cluster-http -u coreos-cluster-tftp -u systemd-networkd | tail -30
     fail "start"
 }
 bridge_ip=$(tb ip -4 -o addr show br0 | awk '{print $4}')
@@ -93,7 +94,18 @@ got=$(tb env ETCDCTL_API=3 etcdctl --endpoints "http://${ips[2]}:2379" get --pri
 [ "$got" = recipe ] || fail "get on node 3 returned '$got'"
 grep -q "DHCPACK(lan0).*52:54:00:12:34:01" <<<"$(tb journalctl -u lan-dhcp -o cat --no-pager)" ||
     fail "node 1 was not served by the LAN's DHCP server"
-tb test -f /srv/tftp/pxelinux.cfg/default || fail "no pxelinux config"
+tb test -f /srv/coreos-cluster/tftp/pxelinux.cfg/default || fail "no pxelinux config"
+# Our own TFTP server served the boot loader to the nodes (its --verbose log).
+tftp_log=$(tb journalctl -u coreos-cluster-tftp.service -o cat --no-pager)
+grep -q "RRQ from 192\.168\.77\.1[0-5][0-9] filename pxelinux.0" <<<"$tftp_log" ||
+    fail "coreos-cluster-tftp did not serve pxelinux.0:\n$tftp_log"
+# nginx answers only the bridge's LAN, on the bridge's address and its port.
+nginx_conf=$(tb cat /run/coreos-cluster-http/nginx.conf)
+grep -q "listen 192.168.77.1:8777;" <<<"$nginx_conf" || fail "nginx listen:\n$nginx_conf"
+grep -q "allow 192.168.77.0/24;" <<<"$nginx_conf" || fail "nginx allow:\n$nginx_conf"
+# The cloud-config is not world-readable.
+perms=$(tb stat -c '%a %G' /srv/coreos-cluster/http/coreos-cluster/cloud-config.yaml)
+[ "$perms" = "640 coreos-cluster" ] || fail "cloud-config mode and group: $perms"
 tb coreos-cluster status
 
 tb systemctl stop coreos-cluster@3.service

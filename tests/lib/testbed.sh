@@ -100,16 +100,14 @@ testbed_make_root() {
     else
         "$TESTBED_TOP/packaging/install.sh" "$r" "$TESTBED_BIN"
     fi
-    # Arch's layout where Debian's differs: binaries in /usr/bin, and
-    # tftp-hpa's unit named tftpd.service (the product is not bent to Debian).
+    # Arch's layout where Debian's differs: binaries in /usr/bin (the
+    # product is not bent to Debian).
     local tool
-    for tool in nginx in.tftpd; do
+    for tool in nginx in.tftpd nft; do
         if [ -x "$r/usr/sbin/$tool" ] && [ ! -e "$r/usr/bin/$tool" ]; then
             ln -s "/usr/sbin/$tool" "$r/usr/bin/$tool"
         fi
     done
-    install -Dm644 "$TESTBED_TOP/tests/testbed/tftpd.service" "$r/usr/lib/systemd/system/tftpd.service"
-    install -Dm644 /dev/null "$r/etc/conf.d/tftpd"
     : > "$r/etc/machine-id"
     # Units of the host that have no business in a test bed.
     local unit
@@ -132,14 +130,15 @@ testbed_mount_for_chroot() {
 # Builds the test guest and installs it where a user would put Flatcar's PXE
 # images, with a config drop-in for the test bed: TCG (KVM hangs on these
 # machines) and the guest as [image] source = "files". Sets TESTBED_IMAGES.
-# Arch's /srv/http (filesystem package) and /srv/tftp (tftp-hpa) are made too.
+# The served trees are made too (the package's tmpfiles.d does it at boot).
 testbed_use_test_guest() { # MEMORY_MIB POWERDOWN_TIMEOUT_SEC
     local guest=$TESTBED_TOP/target/test-guest r=$TESTBED_ROOT
     "$TESTBED_TOP/tests/guest/build.sh" "$guest"
     TESTBED_IMAGES=/var/lib/coreos-cluster/images/test-guest
     install -Dm644 "$guest/vmlinuz" "$r$TESTBED_IMAGES/vmlinuz"
     install -Dm644 "$guest/initrd.img" "$r$TESTBED_IMAGES/initrd.img"
-    mkdir -p "$r/srv/http" "$r/srv/tftp" "$r/etc/coreos-cluster/cluster.toml.d"
+    mkdir -p "$r/srv/coreos-cluster/http" "$r/srv/coreos-cluster/tftp" \
+        "$r/etc/coreos-cluster/cluster.toml.d"
     cat > "$r/etc/coreos-cluster/cluster.toml.d/40-test-bed.toml" <<TOML
 # The test bed: KVM hangs on these machines; the test guest stands in for Flatcar.
 [vm]

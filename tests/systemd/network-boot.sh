@@ -69,7 +69,7 @@ boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, s
     }
     serial=$(tb journalctl -u coreos-vm@01.service --no-pager -o cat "${since[@]}")
     expect "$label: static lease" "$serial" "test-guest: address 10.77.0.11/24"
-    expect "$label: cloud-config" "$serial" "test-guest: cloud-config fetched from http://10.77.0.1/coreos-cluster/cloud-config.yaml"
+    expect "$label: cloud-config" "$serial" "test-guest: cloud-config fetched from http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml"
     expect "$label: own address filled in" "$serial" "--name=10.77.0.11"
     expect "$label: initial-cluster" "$serial" "--initial-cluster=10.77.0.11=http://10.77.0.11:2380"
     leases=$(tb networkctl status coreos-br0 --no-pager 2>&1)
@@ -82,7 +82,7 @@ boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, s
 
     case $label in
         ipxe*) t_kernel=$(journal_time 'GET /coreos-cluster/initrd' -t coreos_cluster_http "${since[@]}") ;;
-        *) t_kernel=$(journal_time 'coreos-cluster/initrd' -u tftpd.service "${since[@]}") ;;
+        *) t_kernel=$(journal_time 'coreos-cluster/initrd' -u coreos-cluster-tftp.service "${since[@]}") ;;
     esac
     t_init=$(journal_time "test-guest: ready" -u coreos-vm@01.service "${since[@]}")
     t_addr=$(journal_time "test-guest: address" -u coreos-vm@01.service "${since[@]}")
@@ -115,7 +115,7 @@ done
 for n in 1 2; do
     client=10.77.0.20$n
     body=$(tb ip netns exec "client$n" curl -sf --retry 5 --retry-connrefused --retry-delay 1 \
-        http://10.77.0.1/coreos-cluster/cloud-config.yaml)
+        http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml)
     expect "cloud-config for $client" "$body" "name: $client"
     expect "cloud-config for $client" "$body" "advertise-client-urls: http://$client:2379"
     ! grep -qF '$private_ipv4' <<<"$body" || fail "\$private_ipv4 left for $client"
@@ -125,18 +125,16 @@ for n in 1 2; do
     tb ip netns delete "client$n"
 done
 
-log "switching to pxelinux over TFTP (tftp-hpa's tftpd.service, Arch's layout)"
+log "switching to pxelinux over TFTP (our coreos-cluster-tftp.service, Arch's syslinux layout)"
 testbed_syslinux_layout
 printf '[boot]\nmethod = "pxelinux"\n' > "$r/etc/coreos-cluster/cluster.toml.d/50-pxelinux.toml"
 tb systemctl daemon-reload
 tb systemctl restart coreos-cluster-network.service || { tb journalctl -u coreos-cluster-network.service --no-pager -o cat | tail; fail "network restart"; }
-# tftpd logs each request with --verbose (to syslog, which is the journal here).
-mkdir -p "$r/etc/systemd/system/tftpd.service.d"
-printf '[Service]\nExecStart=\nExecStart=/usr/bin/in.tftpd --listen --foreground --secure --verbose --address 10.77.0.1 /srv/tftp\n' \
-    > "$r/etc/systemd/system/tftpd.service.d/verbose.conf"
-tb systemctl daemon-reload
 boot_one "pxelinux over TFTP"
-tb test -f /srv/tftp/pxelinux.cfg/default || fail "no pxelinux.cfg/default"
+tb test -f /srv/coreos-cluster/tftp/pxelinux.cfg/default || fail "no pxelinux.cfg/default"
+# Our in.tftpd (--verbose, to syslog: the journal here) served the boot loader.
+journal_has "RRQ from 10.77.0.11 filename pxelinux.0" -u coreos-cluster-tftp.service ||
+    fail "coreos-cluster-tftp did not serve pxelinux.0
 
 cat "$TESTBED_WORK/timings"
 log "PASS"

@@ -21,6 +21,7 @@ units=(
     coreos-cluster-network.service
     coreos-cluster-http.service
     coreos-cluster-ksm.service
+    coreos-cluster-tftp.service
     machine-coreos.slice
 )
 
@@ -49,7 +50,6 @@ for case in "$TESTBED_TOP"/tests/generator/*/; do
     in_root env COREOS_CLUSTER_ROOT="/tmp/cases/$name" \
         /usr/lib/systemd/system-generators/coreos-cluster-generator "$gen"
     extra=()
-    [ -d "$r$gen/tftpd.service.d" ] && extra+=(tftpd.service)
     for wants in "$r$gen"/multi-user.target.wants/*; do
         [ -L "$wants" ] && extra+=("$(basename "$wants")")
     done
@@ -60,7 +60,7 @@ done
 
 echo
 echo "systemd-analyze security --offline=true (exposure, lower is better; 0.0-10.0):"
-for file in /usr/lib/systemd/system/{coreos-cluster@,coreos-vm@,coreos-cluster-config,coreos-cluster-network,coreos-cluster-http,coreos-cluster-ksm}.service; do
+for file in /usr/lib/systemd/system/{coreos-cluster@,coreos-vm@,coreos-cluster-config,coreos-cluster-network,coreos-cluster-http,coreos-cluster-tftp,coreos-cluster-ksm}.service; do
     score=$(in_root systemd-analyze security --offline=true "$file" 2>/dev/null |
         sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) \(.*\)/\1 \2/p')
     [ -n "$score" ] || fail "no exposure score for $(basename "$file")"
