@@ -9,8 +9,11 @@ use anyhow::{bail, Context};
 use askama::Template;
 
 use crate::config::Sources;
-use crate::model::{BootMethod, Discovery, Model, NetworkMode, NodeIndex};
+use crate::guest::etcd_settings;
+use crate::ignition::IGNITION_CONFIG;
+use crate::model::{BootMethod, Discovery, GuestConfigFormat, Model, NetworkMode, NodeIndex};
 use crate::output::{finish, header};
+use crate::yaml_quote::double_quoted;
 
 /// Our directory inside the HTTP and TFTP roots.
 pub const SUBDIR: &str = "coreos-cluster";
@@ -23,17 +26,37 @@ pub const DISCOVERY_PLACEHOLDER: &str = "<DISCOVERY_URL>";
 pub enum EtcdBootstrap {
     /// A discovery URL (public service or self-hosted etcd).
     Discovery(String),
-    /// `initial-cluster` from the known addresses; members are named by address.
-    Static(String),
+    /// `initial-cluster` from the known addresses (members are named by
+    /// address) and the token unique to this start of the cluster.
+    Static {
+        initial_cluster: String,
+        token: String,
+    },
 }
+
+/// Starts etcd2 and fleet where the image has them: Flatcar dropped both in
+/// 2018, and a `command: start` of a missing unit fails coreos-cloudinit.
+const CLOUD_CONFIG_START_UNIT: &str = "coreos-cluster-start-etcd2.service";
+const CLOUD_CONFIG_START_UNIT_CONTENTS: &str = "\
+[Unit]
+Description=Start etcd2 and fleet where this image has them (coreos-cluster)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'for unit in etcd2.service fleet.service; do if systemctl cat \"$$unit\" >/dev/null 2>&1; then systemctl start --no-block \"$$unit\"; fi; done'
+";
 
 #[derive(Template)]
 #[template(path = "boot/cloud-config.yaml", escape = "none")]
 struct CloudConfigTemplate<'a> {
     header: &'a str,
-    ssh_authorized_keys: &'a [String],
-    discovery: &'a EtcdBootstrap,
-    token: String,
+    /// Every value below is a quoted YAML scalar already.
+    ssh_authorized_keys: Vec<String>,
+    etcd: Vec<(&'static str, String)>,
+    start_unit_name: String,
+    start_unit_contents: String,
 }
 
 #[derive(Template)]
@@ -53,7 +76,8 @@ struct PxelinuxConfig<'a> {
 }
 
 /// The static bootstrap for a cluster of `size` nodes, if the mode is static.
-pub fn static_bootstrap(model: &Model, size: u8) -> Option<EtcdBootstrap> {
+/// `token` is new for each start (`guest::new_cluster_token`).
+pub fn static_bootstrap(model: &Model, size: u8, token: &str) -> Option<EtcdBootstrap> {
     let (Discovery::Static, NetworkMode::Isolated { subnet, .. }) =
         (&model.discovery, &model.network.mode)
     else {
@@ -66,7 +90,10 @@ pub fn static_bootstrap(model: &Model, size: u8) -> Option<EtcdBootstrap> {
             format!("{ip}=http://{ip}:2380")
         })
         .collect();
-    Some(EtcdBootstrap::Static(members.join(",")))
+    Some(EtcdBootstrap::Static {
+        initial_cluster: members.join(","),
+        token: token.to_string(),
+    })
 }
 
 /// The cloud-config: the built-in template, or the user's with
@@ -74,40 +101,57 @@ pub fn static_bootstrap(model: &Model, size: u8) -> Option<EtcdBootstrap> {
 pub fn render_cloud_config(
     model: &Model,
     sources: &Sources,
-    size: u8,
     bootstrap: &EtcdBootstrap,
     user_template: Option<&str>,
 ) -> anyhow::Result<String> {
     if let Some(template) = user_template {
         return match bootstrap {
             EtcdBootstrap::Discovery(url) => Ok(template.replace(DISCOVERY_PLACEHOLDER, url)),
-            EtcdBootstrap::Static(_) if template.contains(DISCOVERY_PLACEHOLDER) => bail!(
+            EtcdBootstrap::Static { .. } if template.contains(DISCOVERY_PLACEHOLDER) => bail!(
                 "the cloud-config template uses {DISCOVERY_PLACEHOLDER}, but discovery.mode = \
                  \"static\" allocates no discovery URL; use \"etcd\" or \"public\", or set \
                  initial-cluster in the template"
             ),
-            EtcdBootstrap::Static(_) => Ok(template.to_string()),
+            EtcdBootstrap::Static { .. } => Ok(template.to_string()),
         };
     }
     let header = header("coreos-cluster prepare", sources);
     Ok(finish(
         CloudConfigTemplate {
             header: &header,
-            ssh_authorized_keys: &model.cloud_config.ssh_authorized_keys,
-            discovery: bootstrap,
-            token: format!("coreos-cluster-{size}"),
+            ssh_authorized_keys: (model.guest.ssh_authorized_keys.iter())
+                .map(|key| double_quoted(key))
+                .collect(),
+            etcd: (etcd_settings(bootstrap).into_iter())
+                .map(|(name, value)| (name, double_quoted(&value)))
+                .collect(),
+            start_unit_name: double_quoted(CLOUD_CONFIG_START_UNIT),
+            start_unit_contents: double_quoted(CLOUD_CONFIG_START_UNIT_CONTENTS),
         }
         .render(),
     ))
 }
 
-/// Kernel command line: where the cloud-config is, the console, the user's extras.
+/// Kernel command line: where the guest config is, the console, the user's extras.
 pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
-    let mut args = vec![
-        format!("cloud-config-url=http://{host}/{SUBDIR}/{CLOUD_CONFIG}"),
-        "console=tty0".to_string(),
-        "console=ttyS0".to_string(),
-    ];
+    let mut args = match model.guest.config {
+        GuestConfigFormat::CloudConfig => {
+            vec![format!(
+                "cloud-config-url=http://{host}/{SUBDIR}/{CLOUD_CONFIG}"
+            )]
+        }
+        // Flatcar's initramfs runs Ignition on its first boot. iPXE (and
+        // UEFI) want the initrd named on the line; pxelinux's append has it.
+        GuestConfigFormat::Ignition => (model.boot.method == BootMethod::Ipxe)
+            .then(|| "initrd=initrd".to_string())
+            .into_iter()
+            .chain([
+                "flatcar.first_boot=1".to_string(),
+                format!("ignition.config.url=http://{host}/{SUBDIR}/{IGNITION_CONFIG}"),
+            ])
+            .collect(),
+    };
+    args.extend(["console=tty0".to_string(), "console=ttyS0".to_string()]);
     args.extend(model.boot.kernel_args.iter().cloned());
     args.join(" ")
 }

@@ -118,6 +118,7 @@ pub struct RawConfig {
     pub boot: RawBoot,
     pub image: RawImage,
     pub paths: RawPaths,
+    pub guest: RawGuest,
     pub cloud_config: RawCloudConfig,
     pub ksm: RawKsm,
     /// Per-node overrides, keyed by the node's number (`[node.2]`).
@@ -189,8 +190,15 @@ pub struct RawPaths {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawCloudConfig {
+pub struct RawGuest {
+    pub config: Value<String>,
     pub ssh_authorized_keys: Value<Vec<String>>,
+    pub ignition_merge: Value<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawCloudConfig {
     pub template: Value<String>,
 }
 
@@ -226,8 +234,10 @@ impl RawConfig {
         merge_fields!(a, b; source, channel, dir, kernel, initrd);
         let (a, b) = (&mut self.paths, later.paths);
         merge_fields!(a, b; tftp_root, http_root);
+        let (a, b) = (&mut self.guest, later.guest);
+        merge_fields!(a, b; config, ssh_authorized_keys, ignition_merge);
         let (a, b) = (&mut self.cloud_config, later.cloud_config);
-        merge_fields!(a, b; ssh_authorized_keys, template);
+        merge_fields!(a, b; template);
         let (a, b) = (&mut self.ksm, later.ksm);
         merge_fields!(a, b; enable);
         for (key, node) in later.node {

@@ -7,7 +7,9 @@ pub mod cluster;
 pub mod config;
 pub mod discovery;
 pub mod generator;
+pub mod guest;
 pub mod http;
+pub mod ignition;
 pub mod kmsg;
 pub mod model;
 pub mod network;
@@ -17,6 +19,7 @@ pub mod qmp;
 pub mod status;
 pub mod systemd;
 pub mod unit_syntax;
+pub mod yaml_quote;
 
 use config::ConfigError;
 use model::Model;

@@ -45,6 +45,7 @@ pub struct Model {
     pub image: Image,
     pub tftp_root: PathBuf,
     pub http_root: PathBuf,
+    pub guest: Guest,
     pub cloud_config: CloudConfig,
     pub ksm: bool,
 }
@@ -220,9 +221,25 @@ impl ImageSource {
     }
 }
 
+/// What every guest gets, whatever the format of its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guest {
+    pub config: GuestConfigFormat,
+    pub ssh_authorized_keys: Vec<String>,
+    /// The user's Ignition configs, merged through `ignition.config.merge`.
+    pub ignition_merge: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestConfigFormat {
+    /// Flatcar's own way (`ignition.config.url=`); the default for Flatcar.
+    Ignition,
+    /// coreos-cloudinit (`cloud-config-url=`); the default for CoreOS and files.
+    CloudConfig,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudConfig {
-    pub ssh_authorized_keys: Vec<String>,
     pub template: Option<PathBuf>,
 }
 
@@ -364,6 +381,7 @@ impl Checker<'_> {
         let network = self.network(raw, max_nodes)?;
         let discovery = self.discovery(raw, &network)?;
         let boot = self.boot(raw, &network)?;
+        let guest = self.guest(raw, &image.source)?;
 
         Ok(Model {
             cluster: Cluster {
@@ -380,6 +398,7 @@ impl Checker<'_> {
             image,
             tftp_root: self.path(&raw.paths.tftp_root, "paths.tftp-root", "/srv/tftp")?,
             http_root: self.path(&raw.paths.http_root, "paths.http-root", "/srv/http")?,
+            guest,
             cloud_config: self.cloud_config(raw)?,
             ksm: raw.ksm.enable.as_ref().is_none_or(|v| v.value),
         })
@@ -755,24 +774,43 @@ impl Checker<'_> {
         })
     }
 
-    fn cloud_config(&self, raw: &RawConfig) -> Result<CloudConfig, ConfigError> {
-        let r = &raw.cloud_config;
+    fn guest(&self, raw: &RawConfig, source: &ImageSource) -> Result<Guest, ConfigError> {
+        let r = &raw.guest;
+        let config = match self.choice(&r.config, "guest.config", &["ignition", "cloud-config"])? {
+            Some("ignition") => GuestConfigFormat::Ignition,
+            Some(_) => GuestConfigFormat::CloudConfig,
+            None if matches!(source, ImageSource::Flatcar { .. }) => GuestConfigFormat::Ignition,
+            None => GuestConfigFormat::CloudConfig,
+        };
         let mut keys = Vec::new();
         if let Some(v) = &r.ssh_authorized_keys {
             for key in &v.value {
                 check_ssh_key(key)
-                    .map_err(|why| self.error(v, "cloud-config.ssh-authorized-keys", why))?;
+                    .map_err(|why| self.error(v, "guest.ssh-authorized-keys", why))?;
                 keys.push(key.trim().to_string());
             }
         }
+        let mut ignition_merge = Vec::new();
+        if let Some(v) = &r.ignition_merge {
+            for path in &v.value {
+                check_path(path).map_err(|why| self.error(v, "guest.ignition-merge", why))?;
+                ignition_merge.push(PathBuf::from(path));
+            }
+        }
+        Ok(Guest {
+            config,
+            ssh_authorized_keys: keys,
+            ignition_merge,
+        })
+    }
+
+    fn cloud_config(&self, raw: &RawConfig) -> Result<CloudConfig, ConfigError> {
+        let r = &raw.cloud_config;
         let template = match &r.template {
             Some(_) => Some(self.path(&r.template, "cloud-config.template", "")?),
             None => None,
         };
-        Ok(CloudConfig {
-            ssh_authorized_keys: keys,
-            template,
-        })
+        Ok(CloudConfig { template })
     }
 }
 

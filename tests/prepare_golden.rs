@@ -3,7 +3,9 @@
 //! file (one coreos-cluster command a line; `{root}` is the fake root) and the
 //! exact tree of new files (`expected/`). Each case runs twice: the second run
 //! must change nothing (same bytes, same inodes: files are replaced only when
-//! their contents change). Static discovery only, so output is deterministic.
+//! their contents change). Static discovery only; the cluster token, new for
+//! every start, is compared as `coreos-cluster-<size>-TOKEN`, so a second run
+//! may rewrite the files that hold it.
 //!
 //! To change expected output on purpose: UPDATE_GOLDEN=1 cargo test --test prepare_golden
 
@@ -11,6 +13,36 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// `coreos-cluster-<size>-<16 hex>` (a new token for every start) made stable.
+fn without_tokens(bytes: &[u8]) -> Vec<u8> {
+    const PREFIX: &[u8] = b"coreos-cluster-";
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(PREFIX) {
+            let digits = bytes[i + PREFIX.len()..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let hex_at = i + PREFIX.len() + digits + 1;
+            let hex = bytes.get(hex_at..hex_at + 16).unwrap_or_default();
+            if digits > 0
+                && bytes[hex_at - 1] == b'-'
+                && hex.len() == 16
+                && hex.iter().all(|b| b.is_ascii_hexdigit())
+            {
+                out.extend_from_slice(&bytes[i..hex_at]);
+                out.extend_from_slice(b"TOKEN");
+                i = hex_at + 16;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
 
 fn files_below(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u64)> {
     let mut files = BTreeMap::new();
@@ -80,11 +112,18 @@ fn prepare_output_matches_golden_trees_and_is_idempotent() {
         let first = files_below(&root);
         run_commands(&case, &root);
         let second = files_below(&root);
-        if first != second {
-            let changed: Vec<_> = first
-                .keys()
-                .filter(|k| first.get(*k) != second.get(*k))
-                .collect();
+        let changed: Vec<_> = first
+            .iter()
+            .filter(|(k, (bytes, inode))| match second.get(*k) {
+                Some((again, _)) if without_tokens(bytes) != *bytes => {
+                    without_tokens(again) != without_tokens(bytes)
+                }
+                Some((again, again_inode)) => again != bytes || again_inode != inode,
+                None => true,
+            })
+            .map(|(k, _)| k)
+            .collect();
+        if !changed.is_empty() || first.len() != second.len() {
             failures.push(format!("{name}: a second run rewrote {changed:?}"));
         }
 
@@ -94,7 +133,7 @@ fn prepare_output_matches_golden_trees_and_is_idempotent() {
         for (rel, (bytes, _)) in first.iter().filter(|(k, _)| !before.contains_key(*k)) {
             let path = produced.join(rel);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let text = String::from_utf8_lossy(bytes).replace(&prefix, "");
+            let text = String::from_utf8_lossy(&without_tokens(bytes)).replace(&prefix, "");
             std::fs::write(path, text).unwrap();
         }
         let expected = case.join("expected");

@@ -12,7 +12,7 @@ use crate::model::{Discovery, Model, NetworkMode};
 use crate::output::{sync_dir, write_if_changed};
 use crate::paths::Root;
 use crate::status::DISCOVERY_URL_FILE;
-use crate::{discovery, http, network};
+use crate::{discovery, guest, http, network};
 
 /// Prepare what network-booting VMs ask for (ExecStartPre= of coreos-cluster@N).
 ///
@@ -34,8 +34,11 @@ impl Prepare {
         let host = host_address(&model)?;
 
         let bootstrap = match &model.discovery {
-            Discovery::Static => boot::static_bootstrap(&model, size)
-                .context("static discovery needs isolated mode")?,
+            Discovery::Static => {
+                let token = guest::new_cluster_token(size).context("making the cluster token")?;
+                boot::static_bootstrap(&model, size, &token)
+                    .context("static discovery needs isolated mode")?
+            }
             Discovery::Public { base_url } => {
                 EtcdBootstrap::Discovery(discovery::allocate_public(base_url, size)?)
             }
@@ -50,9 +53,12 @@ impl Prepare {
                     .with_context(|| format!("writing {}", url_file.display()))?;
                 println!("discovery: {url}");
             }
-            EtcdBootstrap::Static(members) => {
+            EtcdBootstrap::Static {
+                initial_cluster,
+                token,
+            } => {
                 let _ = std::fs::remove_file(&url_file);
-                println!("discovery: static, initial-cluster {members}");
+                println!("discovery: static, initial-cluster {initial_cluster}, token {token}");
             }
         }
 
@@ -64,7 +70,7 @@ impl Prepare {
             None => None,
         };
         let cloud_config =
-            boot::render_cloud_config(&model, &sources, size, &bootstrap, template.as_deref())?;
+            boot::render_cloud_config(&model, &sources, &bootstrap, template.as_deref())?;
         let cloud_config_path = model.http_root.join(SUBDIR).join(CLOUD_CONFIG);
         write_file(root, &cloud_config_path, &cloud_config)?;
 
