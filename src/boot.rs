@@ -245,3 +245,40 @@ pub fn install_file(source: &Path, dest: &Path, what: &str) -> anyhow::Result<bo
     std::fs::rename(&tmp, dest).with_context(|| format!("installing {}", dest.display()))?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(toml: &str) -> Model {
+        let sources = Sources {
+            files: vec![crate::config::Source {
+                path: "/c.toml".into(),
+                text: toml.into(),
+            }],
+        };
+        Model::from_raw(&crate::config::parse(&sources, 0).unwrap(), &sources).unwrap()
+    }
+
+    #[test]
+    fn kernel_line_per_guest_config() {
+        let host = Ipv4Addr::new(10, 77, 0, 1);
+        let flatcar = model("[boot]\nkernel-args = [\"quiet\"]\n");
+        assert_eq!(
+            kernel_args(&flatcar, host),
+            "initrd=initrd flatcar.first_boot=1 \
+             ignition.config.url=http://10.77.0.1/coreos-cluster/config.ign \
+             console=tty0 console=ttyS0 quiet"
+        );
+        let pxelinux = model("[boot]\nmethod = \"pxelinux\"\n");
+        assert!(kernel_args(&pxelinux, host).starts_with("flatcar.first_boot=1 "));
+        let coreos = model("[image]\nsource = \"coreos\"\n");
+        assert_eq!(
+            kernel_args(&coreos, host),
+            "cloud-config-url=http://10.77.0.1/coreos-cluster/cloud-config.yaml \
+             console=tty0 console=ttyS0"
+        );
+        let chosen = model("[guest]\nconfig = \"cloud-config\"\n");
+        assert!(kernel_args(&chosen, host).starts_with("cloud-config-url="));
+    }
+}

@@ -261,6 +261,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn merge_files_are_checked() {
+        let dir = std::env::temp_dir().join(format!("cc-ignition-merge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            std::fs::write(dir.join(name), text).unwrap();
+            dir.join(name)
+        };
+        let good = file("good.ign", r#"{"ignition": {"version": "3.1.0"}}"#);
+        let cases = [
+            (
+                file("new.ign", r#"{"ignition": {"version": "3.4.0"}}"#),
+                "\"3.4.0\" is not one of",
+            ),
+            (
+                file("none.ign", r#"{"storage": {}}"#),
+                "no ignition.version",
+            ),
+            (file("yaml.ign", "variant: flatcar\n"), "not JSON"),
+            (dir.join("missing.ign"), "cannot read"),
+            (dir.clone(), "not a regular file"),
+        ];
+        assert!(read_merge_file(&good, Path::new("/etc/x.ign")).is_ok());
+        for (path, expected) in cases {
+            let err = format!(
+                "{:#}",
+                read_merge_file(&path, Path::new("/etc/x.ign")).unwrap_err()
+            );
+            assert!(
+                err.starts_with("guest.ignition-merge: /etc/x.ign: "),
+                "{err}"
+            );
+            assert!(err.contains(expected), "{err}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn data_urls_encode_everything_but_the_placeholders() {
         assert_eq!(data_url("a b\n"), "data:,a%20b%0A");
         assert_eq!(

@@ -28,6 +28,7 @@ for test in tests/systemd/*.sh; do
     step "$test" timeout 600 "$test"
 done
 step "tests/prepare/discovery.sh (etcd, public service stand-in)" timeout 300 tests/prepare/discovery.sh
+step "tests/guest/etcd-rejoin.sh (guest etcd start script, real etcd)" timeout 300 tests/guest/etcd-rejoin.sh
 
 # The package, built once with makepkg, is what the package and end-to-end tests install.
 rm -rf target/package
