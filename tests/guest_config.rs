@@ -295,8 +295,11 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, so the master also ends its worker (SIGKILL would orphan it).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
