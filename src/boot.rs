@@ -1,5 +1,6 @@
 //! What a network-booting VM asks for: the boot script (iPXE over HTTP or
-//! pxelinux over TFTP), the kernel and initrd, and the cloud-config.
+//! pxelinux over TFTP), the kernel and initrd, and its config (Ignition or
+//! cloud-config).
 //! Rendering is pure; `prepare` writes the files and copies the images.
 
 use std::net::Ipv4Addr;
@@ -9,10 +10,13 @@ use anyhow::bail;
 use askama::Template;
 
 use crate::config::Sources;
-use crate::model::{BootMethod, Discovery, Model, NetworkMode, NodeIndex};
-use crate::names::{self, ETCD_CLIENT_PORT, ETCD_PEER_PORT};
+use crate::guest::etcd_settings;
+use crate::ignition::{self, ServedFile, IGNITION_CONFIG};
+use crate::model::{BootMethod, Discovery, GuestConfigFormat, Model, NetworkMode, NodeIndex};
+use crate::names;
 use crate::output::{header, RenderedFile};
 use crate::paths::{CLOUD_CONFIG, INITRD, IPXE_SCRIPT, KERNEL, SUBDIR};
+use crate::yaml_quote::double_quoted;
 
 /// The placeholder a user's own template uses, as in the classic recipe.
 pub const DISCOVERY_PLACEHOLDER: &str = "<DISCOVERY_URL>";
@@ -22,19 +26,50 @@ pub const DISCOVERY_PLACEHOLDER: &str = "<DISCOVERY_URL>";
 pub enum EtcdBootstrap {
     /// A discovery URL (public service or self-hosted etcd).
     Discovery(String),
-    /// `initial-cluster` from the known addresses; members are named by address.
-    Static(String),
+    /// `initial-cluster` from the known addresses (members are named by
+    /// address) and the token unique to this start of the cluster.
+    Static {
+        initial_cluster: String,
+        token: String,
+    },
 }
+
+/// What the guests' config is made from besides the model: the user's
+/// cloud-config template, or the files Ignition fetches with their hashes.
+pub enum GuestInput<'a> {
+    CloudConfig {
+        user_template: Option<&'a str>,
+    },
+    Ignition {
+        /// etcd and etcdctl, in `ignition::ETCD_BINARIES` order.
+        etcd: &'a [ServedFile; 2],
+        merges: &'a [ServedFile],
+    },
+}
+
+/// Starts etcd2 and fleet where the image has them: Flatcar dropped both in
+/// 2018, and a `command: start` of a missing unit fails coreos-cloudinit.
+const CLOUD_CONFIG_START_UNIT: &str = "coreos-cluster-start-etcd2.service";
+const CLOUD_CONFIG_START_UNIT_CONTENTS: &str = "\
+[Unit]
+Description=Start etcd2 and fleet where this image has them (coreos-cluster)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'for unit in etcd2.service fleet.service; do if systemctl cat \"$$unit\" >/dev/null 2>&1; then systemctl start --no-block \"$$unit\"; fi; done'
+";
 
 #[derive(Template)]
 #[template(path = "boot/cloud-config.yaml", escape = "none")]
 struct CloudConfigTemplate<'a> {
     header: &'a str,
-    ssh_authorized_keys: &'a [String],
-    discovery: &'a EtcdBootstrap,
-    token: String,
-    client_port: u16,
-    peer_port: u16,
+    /// Every value below is a quoted YAML scalar already.
+    ssh_authorized_keys: Vec<String>,
+    etcd: Vec<(&'static str, String)>,
+    start_unit_name: String,
+    start_unit_contents: String,
 }
 
 #[derive(Template)]
@@ -58,7 +93,8 @@ struct PxelinuxConfig<'a> {
 }
 
 /// The static bootstrap for a cluster of `size` nodes, if the mode is static.
-pub fn static_bootstrap(model: &Model, size: u8) -> Option<EtcdBootstrap> {
+/// `token` is new for each start (`guest::new_cluster_token`).
+pub fn static_bootstrap(model: &Model, size: u8, token: &str) -> Option<EtcdBootstrap> {
     let (Discovery::Static, NetworkMode::Isolated { subnet, .. }) =
         (&model.discovery, &model.network.mode)
     else {
@@ -71,28 +107,45 @@ pub fn static_bootstrap(model: &Model, size: u8) -> Option<EtcdBootstrap> {
             format!("{ip}={}", names::etcd_peer_url(ip))
         })
         .collect();
-    Some(EtcdBootstrap::Static(members.join(",")))
+    Some(EtcdBootstrap::Static {
+        initial_cluster: members.join(","),
+        token: token.to_string(),
+    })
 }
 
-/// Everything `prepare` renders for a cluster of `size`: the cloud-config and
-/// the boot script, at their paths on the running system.
+/// Everything `prepare` renders for a cluster: the guests' config and the
+/// boot script, at their paths on the running system.
 pub fn render(
     model: &Model,
     sources: &Sources,
-    size: u8,
     host: Ipv4Addr,
     bootstrap: &EtcdBootstrap,
-    user_template: Option<&str>,
+    guest: GuestInput,
 ) -> anyhow::Result<Vec<RenderedFile>> {
-    Ok(vec![
-        render_cloud_config(model, sources, size, bootstrap, user_template)?,
-        render_boot_script(model, sources, host),
-    ])
+    let guest_config = match guest {
+        GuestInput::CloudConfig { user_template } => {
+            render_cloud_config(model, sources, bootstrap, user_template)?
+        }
+        GuestInput::Ignition { etcd, merges } => RenderedFile::text(
+            guest_config_path(model),
+            ignition::render(model, host, bootstrap, etcd, merges),
+        ),
+    };
+    Ok(vec![guest_config, render_boot_script(model, sources, host)])
 }
 
-/// Where the cloud-config is served from, on the running system.
-pub fn cloud_config_path(model: &Model) -> PathBuf {
-    model.http_root.join(SUBDIR).join(CLOUD_CONFIG)
+/// The guests' config file (`config.ign` or `cloud-config.yaml`) below our
+/// directory of the HTTP root.
+pub fn guest_config_file(model: &Model) -> &'static str {
+    match model.guest.config {
+        GuestConfigFormat::Ignition => IGNITION_CONFIG,
+        GuestConfigFormat::CloudConfig => CLOUD_CONFIG,
+    }
+}
+
+/// Where the guests' config is served from, on the running system.
+pub fn guest_config_path(model: &Model) -> PathBuf {
+    model.http_root.join(SUBDIR).join(guest_config_file(model))
 }
 
 /// The cloud-config: the built-in template, or the user's with
@@ -100,20 +153,19 @@ pub fn cloud_config_path(model: &Model) -> PathBuf {
 fn render_cloud_config(
     model: &Model,
     sources: &Sources,
-    size: u8,
     bootstrap: &EtcdBootstrap,
     user_template: Option<&str>,
 ) -> anyhow::Result<RenderedFile> {
-    let path = cloud_config_path(model);
+    let path = guest_config_path(model);
     if let Some(template) = user_template {
         let text = match bootstrap {
             EtcdBootstrap::Discovery(url) => template.replace(DISCOVERY_PLACEHOLDER, url),
-            EtcdBootstrap::Static(_) if template.contains(DISCOVERY_PLACEHOLDER) => bail!(
+            EtcdBootstrap::Static { .. } if template.contains(DISCOVERY_PLACEHOLDER) => bail!(
                 "the cloud-config template uses {DISCOVERY_PLACEHOLDER}, but discovery.mode = \
                  \"static\" allocates no discovery URL; use \"etcd\" or \"public\", or set \
                  initial-cluster in the template"
             ),
-            EtcdBootstrap::Static(_) => template.to_string(),
+            EtcdBootstrap::Static { .. } => template.to_string(),
         };
         return Ok(RenderedFile::text(path, text));
     }
@@ -122,25 +174,35 @@ fn render_cloud_config(
         path,
         &CloudConfigTemplate {
             header: &header,
-            ssh_authorized_keys: &model.cloud_config.ssh_authorized_keys,
-            discovery: bootstrap,
-            token: format!("coreos-cluster-{size}"),
-            client_port: ETCD_CLIENT_PORT,
-            peer_port: ETCD_PEER_PORT,
+            ssh_authorized_keys: (model.guest.ssh_authorized_keys.iter())
+                .map(|key| double_quoted(key))
+                .collect(),
+            etcd: (etcd_settings(bootstrap).into_iter())
+                .map(|(name, value)| (name, double_quoted(&value)))
+                .collect(),
+            start_unit_name: double_quoted(CLOUD_CONFIG_START_UNIT),
+            start_unit_contents: double_quoted(CLOUD_CONFIG_START_UNIT_CONTENTS),
         },
     ))
 }
 
-/// Kernel command line: where the cloud-config is, the console, the user's extras.
+/// Kernel command line: where the guest config is, the console, the user's extras.
 pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
-    let mut args = vec![
-        format!(
-            "cloud-config-url={}",
-            names::served_url(host, model.http_port, CLOUD_CONFIG)
-        ),
-        "console=tty0".to_string(),
-        "console=ttyS0".to_string(),
-    ];
+    let config_url = names::served_url(host, model.http_port, guest_config_file(model));
+    let mut args = match model.guest.config {
+        GuestConfigFormat::CloudConfig => vec![format!("cloud-config-url={config_url}")],
+        // Flatcar's initramfs runs Ignition on its first boot. iPXE (and
+        // UEFI) want the initrd named on the line; pxelinux's append has it.
+        GuestConfigFormat::Ignition => (model.boot.method == BootMethod::Ipxe)
+            .then(|| format!("initrd={INITRD}"))
+            .into_iter()
+            .chain([
+                "flatcar.first_boot=1".to_string(),
+                format!("ignition.config.url={config_url}"),
+            ])
+            .collect(),
+    };
+    args.extend(["console=tty0".to_string(), "console=ttyS0".to_string()]);
     args.extend(model.boot.kernel_args.iter().cloned());
     args.join(" ")
 }
@@ -224,4 +286,41 @@ pub fn copies(model: &Model) -> Vec<Copy> {
         }
     }
     list
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(toml: &str) -> Model {
+        let sources = Sources {
+            files: vec![crate::config::Source {
+                path: "/c.toml".into(),
+                text: toml.into(),
+            }],
+        };
+        Model::from_raw(&crate::config::parse(&sources, 0).unwrap(), &sources).unwrap()
+    }
+
+    #[test]
+    fn kernel_line_per_guest_config() {
+        let host = Ipv4Addr::new(10, 77, 0, 1);
+        let flatcar = model("[boot]\nkernel-args = [\"quiet\"]\n");
+        assert_eq!(
+            kernel_args(&flatcar, host),
+            "initrd=initrd flatcar.first_boot=1 \
+             ignition.config.url=http://10.77.0.1:8777/coreos-cluster/config.ign \
+             console=tty0 console=ttyS0 quiet"
+        );
+        let pxelinux = model("[boot]\nmethod = \"pxelinux\"\n");
+        assert!(kernel_args(&pxelinux, host).starts_with("flatcar.first_boot=1 "));
+        let coreos = model("[image]\nsource = \"coreos\"\n");
+        assert_eq!(
+            kernel_args(&coreos, host),
+            "cloud-config-url=http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml \
+             console=tty0 console=ttyS0"
+        );
+        let chosen = model("[guest]\nconfig = \"cloud-config\"\n");
+        assert!(kernel_args(&chosen, host).starts_with("cloud-config-url="));
+    }
 }

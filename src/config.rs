@@ -123,6 +123,7 @@ pub struct RawConfig {
     pub paths: RawPaths,
     pub http: RawHttp,
     pub tftp: RawTftp,
+    pub guest: RawGuest,
     pub cloud_config: RawCloudConfig,
     pub ksm: RawKsm,
     /// Per-node overrides, keyed by the node's number (`[node.2]`).
@@ -219,8 +220,15 @@ pub struct RawTftp {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawCloudConfig {
+pub struct RawGuest {
+    pub config: Value<String>,
     pub ssh_authorized_keys: Value<Vec<String>>,
+    pub ignition_merge: Value<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawCloudConfig {
     pub template: Value<String>,
 }
 
@@ -289,10 +297,12 @@ merge_by_key!(RawPaths {
 });
 merge_by_key!(RawHttp { port });
 merge_by_key!(RawTftp { port });
-merge_by_key!(RawCloudConfig {
+merge_by_key!(RawGuest {
+    config,
     ssh_authorized_keys,
-    template
+    ignition_merge
 });
+merge_by_key!(RawCloudConfig { template });
 merge_by_key!(RawKsm { enable });
 merge_by_key!(RawNode {
     memory_mib,
@@ -314,6 +324,7 @@ impl RawConfig {
             paths,
             http,
             tftp,
+            guest,
             cloud_config,
             ksm,
             node,
@@ -328,6 +339,7 @@ impl RawConfig {
         self.paths.merge(paths);
         self.http.merge(http);
         self.tftp.merge(tftp);
+        self.guest.merge(guest);
         self.cloud_config.merge(cloud_config);
         self.ksm.merge(ksm);
         for (key, later_node) in node {
@@ -357,6 +369,7 @@ pub fn keys() -> Vec<String> {
             "paths" => (section, field_names::<RawPaths>()),
             "http" => (section, field_names::<RawHttp>()),
             "tftp" => (section, field_names::<RawTftp>()),
+            "guest" => (section, field_names::<RawGuest>()),
             "cloud-config" => (section, field_names::<RawCloudConfig>()),
             "ksm" => (section, field_names::<RawKsm>()),
             "node" => ("node.N", field_names::<RawNode>()),

@@ -28,7 +28,9 @@ pub mod config;
 pub mod discovery;
 pub mod fetch;
 pub mod generator;
+pub mod guest;
 pub mod http;
+pub mod ignition;
 pub mod kmsg;
 pub mod logging;
 pub mod model;
@@ -46,6 +48,7 @@ pub mod tftp;
 pub mod unit_syntax;
 pub mod validate;
 pub mod values;
+pub mod yaml_quote;
 
 use config::ConfigError;
 use model::Model;

@@ -46,6 +46,7 @@ pub struct Model {
     pub http_port: u16,
     /// Our TFTP server's UDP port (pxelinux boot method).
     pub tftp_port: u16,
+    pub guest: Guest,
     pub cloud_config: CloudConfig,
     pub ksm: bool,
 }
@@ -285,9 +286,25 @@ pub fn default_flatcar_base_url(channel: &str) -> String {
     format!("https://{channel}.release.flatcar-linux.net/amd64-usr")
 }
 
+/// What every guest gets, whatever the format of its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guest {
+    pub config: GuestConfigFormat,
+    pub ssh_authorized_keys: Vec<String>,
+    /// The user's Ignition configs, merged through `ignition.config.merge`.
+    pub ignition_merge: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestConfigFormat {
+    /// Flatcar's own way (`ignition.config.url=`); the default for Flatcar.
+    Ignition,
+    /// coreos-cloudinit (`cloud-config-url=`); the default for CoreOS and files.
+    CloudConfig,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudConfig {
-    pub ssh_authorized_keys: Vec<String>,
     pub template: Option<PathBuf>,
 }
 
@@ -302,9 +319,10 @@ impl Model {
         crate::validate::model(raw, sources)
     }
 
-    /// Whether the guests run an etcd that we serve them (Flatcar has none).
+    /// Whether the guests run an etcd that we serve them: Ignition configs
+    /// install ours (Flatcar has none); cloud-config guests bring their own.
     pub fn serves_etcd(&self) -> bool {
-        matches!(self.image.source, ImageSource::Flatcar { .. })
+        self.guest.config == GuestConfigFormat::Ignition
     }
 
     pub fn node_mac(&self, node: NodeIndex) -> String {

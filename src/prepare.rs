@@ -9,14 +9,16 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use crate::boot::{self, EtcdBootstrap};
+use crate::boot::{self, EtcdBootstrap, GuestInput};
+use crate::fetch::CachedEtcd;
 use crate::http::HttpListen;
-use crate::model::{Discovery, Model, NetworkMode, Subnet};
+use crate::ignition::{self, ServedFile};
+use crate::model::{Discovery, GuestConfigFormat, Model, NetworkMode, Subnet};
 use crate::names::SERVICE_USER;
 use crate::output::{sync_dir, write_changed, write_if_changed, RenderedFile};
-use crate::paths::{Root, CLOUD_CONFIG, DISCOVERY_URL_FILE, IMAGE_VERSION_FILE, NETWORK_DIR};
+use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_VERSION_FILE, NETWORK_DIR, SUBDIR};
 use crate::ports::{self, Listen, Transport};
-use crate::{discovery, fetch, http, names, nat, network, tftp};
+use crate::{discovery, fetch, guest, http, names, nat, network, tftp};
 
 /// Prepares what a cluster of `size` (the unit's instance, unparsed) boots
 /// from. `say` gets one line per step worth telling.
@@ -45,7 +47,9 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
 
     let bootstrap = match &model.discovery {
         Discovery::Static => {
-            boot::static_bootstrap(&model, size).context("static discovery needs isolated mode")?
+            let token = guest::new_cluster_token(size).context("making the cluster token")?;
+            boot::static_bootstrap(&model, size, &token)
+                .context("static discovery needs isolated mode")?
         }
         Discovery::Public { base_url } => {
             EtcdBootstrap::Discovery(discovery::allocate_public(base_url, size)?)
@@ -59,31 +63,75 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
                 .with_context(|| format!("writing {}", url_file.display()))?;
             say(&format!("discovery: {url}"));
         }
-        EtcdBootstrap::Static(members) => {
+        EtcdBootstrap::Static {
+            initial_cluster,
+            token,
+        } => {
             let _ = std::fs::remove_file(&url_file);
-            say(&format!("discovery: static, initial-cluster {members}"));
+            say(&format!(
+                "discovery: static, initial-cluster {initial_cluster}, token {token}"
+            ));
         }
     }
 
-    let template = match &model.cloud_config.template {
-        Some(path) => Some(
-            std::fs::read_to_string(root.join(path))
-                .with_context(|| format!("reading cloud-config template {}", path.display()))?,
-        ),
-        None => None,
+    // Files the guests' config points at, and what may hold secrets
+    // (readable by nginx's group, not by all).
+    let mut secret_paths = vec![boot::guest_config_path(&model)];
+    let files = match model.guest.config {
+        GuestConfigFormat::CloudConfig => {
+            let template = match &model.cloud_config.template {
+                Some(path) => {
+                    Some(std::fs::read_to_string(root.join(path)).with_context(|| {
+                        format!("reading cloud-config template {}", path.display())
+                    })?)
+                }
+                None => None,
+            };
+            boot::render(
+                &model,
+                &sources,
+                host,
+                &bootstrap,
+                GuestInput::CloudConfig {
+                    user_template: template.as_deref(),
+                },
+            )?
+        }
+        GuestConfigFormat::Ignition => {
+            let served = model.http_root.join(SUBDIR);
+            let etcd = fetched
+                .etcd
+                .as_ref()
+                .context("Ignition guests need the etcd we serve")?;
+            let etcd = serve_etcd(root, etcd, &served)?;
+            let mut merges = Vec::new();
+            for (source, rel) in ignition::merge_paths(&model) {
+                let bytes = ignition::read_merge_file(&root.join(source), source)?;
+                let dest = served.join(&rel);
+                let text = String::from_utf8(bytes.clone()).context("merge files are JSON")?;
+                write_changed(&root.join("/"), &[RenderedFile::text(&dest, text)], 0o640)?;
+                give_to_service_group(root, &root.join(&dest))?;
+                secret_paths.push(dest);
+                merges.push(ServedFile {
+                    path: rel,
+                    sha512: sha512_hex(&bytes),
+                });
+            }
+            boot::render(
+                &model,
+                &sources,
+                host,
+                &bootstrap,
+                GuestInput::Ignition {
+                    etcd: &etcd,
+                    merges: &merges,
+                },
+            )?
+        }
     };
-    let files = boot::render(
-        &model,
-        &sources,
-        size,
-        host,
-        &bootstrap,
-        template.as_deref(),
-    )?;
-    // The cloud-config may hold keys: readable by nginx's group, not by all.
     let (secret, public): (Vec<RenderedFile>, Vec<RenderedFile>) = files
         .into_iter()
-        .partition(|file| file.path == boot::cloud_config_path(&model));
+        .partition(|file| secret_paths.contains(&file.path));
     write_changed(&root.join("/"), &public, 0o644)?;
     write_changed(&root.join("/"), &secret, 0o640)?;
     for file in &secret {
@@ -94,11 +142,46 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
         install_file(&root.join(&copy.source), &root.join(&copy.dest), copy.what)?;
     }
     say(&format!(
-        "prepared {size} nodes: cloud-config at {}, boot script {}",
-        names::served_url(host, model.http_port, CLOUD_CONFIG),
+        "prepared {size} nodes: guest config at {}, boot script {}",
+        names::served_url(host, model.http_port, boot::guest_config_file(&model)),
         boot::boot_script_path(&model).display()
     ));
     Ok(())
+}
+
+/// Puts etcd and etcdctl where Ignition fetches them (`etcd/` of our HTTP
+/// directory) and returns them with their SHA-512, in `ETCD_BINARIES` order.
+/// A user's `etcd.binary` brings its etcdctl from the same directory.
+fn serve_etcd(root: &Root, etcd: &CachedEtcd, served: &Path) -> anyhow::Result<[ServedFile; 2]> {
+    let etcdctl = match &etcd.etcdctl {
+        Some(path) => path.clone(),
+        None => etcd.etcd.with_file_name("etcdctl"),
+    };
+    let mut out = Vec::new();
+    for (name, source) in ignition::ETCD_BINARIES.iter().zip([&etcd.etcd, &etcdctl]) {
+        let rel = format!("{}/{name}", ignition::ETCD_DIR);
+        let dest = root.join(served.join(&rel));
+        // Fetched paths are below the root already.
+        install_file(
+            source,
+            &dest,
+            &format!("{name} for the guests (etcd.binary, or coreos-cluster fetch)"),
+        )?;
+        let bytes = std::fs::read(&dest).with_context(|| format!("reading {}", dest.display()))?;
+        out.push(ServedFile {
+            path: rel,
+            sha512: sha512_hex(&bytes),
+        });
+    }
+    Ok(out.try_into().expect("two binaries"))
+}
+
+fn sha512_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha512};
+    Sha512::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Gives a file that may hold secrets to the service user's group (nginx

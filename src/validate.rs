@@ -135,6 +135,7 @@ impl Checker<'_> {
         let network = self.network(raw, max_nodes)?;
         let discovery = self.discovery(raw, &network)?;
         let boot = self.boot(raw, &network)?;
+        let guest = self.guest(raw, &image.source)?;
         let (http_root, tftp_root) = self.served_trees(raw)?;
 
         Ok(Model {
@@ -155,6 +156,7 @@ impl Checker<'_> {
             http_root,
             http_port: self.port(&raw.http.port, "http.port", DEFAULT_HTTP_PORT)?,
             tftp_port: self.port(&raw.tftp.port, "tftp.port", DEFAULT_TFTP_PORT)?,
+            guest,
             cloud_config: self.cloud_config(raw)?,
             ksm: raw.ksm.enable.as_ref().is_none_or(|v| v.value),
         })
@@ -721,24 +723,43 @@ impl Checker<'_> {
         })
     }
 
-    fn cloud_config(&self, raw: &RawConfig) -> Result<CloudConfig, ConfigError> {
-        let r = &raw.cloud_config;
+    fn guest(&self, raw: &RawConfig, source: &ImageSource) -> Result<Guest, ConfigError> {
+        let r = &raw.guest;
+        let config = match self.choice(&r.config, "guest.config", &["ignition", "cloud-config"])? {
+            Some("ignition") => GuestConfigFormat::Ignition,
+            Some(_) => GuestConfigFormat::CloudConfig,
+            None if matches!(source, ImageSource::Flatcar { .. }) => GuestConfigFormat::Ignition,
+            None => GuestConfigFormat::CloudConfig,
+        };
         let mut keys = Vec::new();
         if let Some(v) = &r.ssh_authorized_keys {
             for key in &v.value {
                 check_ssh_key(key)
-                    .map_err(|why| self.error(v, "cloud-config.ssh-authorized-keys", why))?;
+                    .map_err(|why| self.error(v, "guest.ssh-authorized-keys", why))?;
                 keys.push(key.trim().to_string());
             }
         }
+        let mut ignition_merge = Vec::new();
+        if let Some(v) = &r.ignition_merge {
+            for path in &v.value {
+                check_path(path).map_err(|why| self.error(v, "guest.ignition-merge", why))?;
+                ignition_merge.push(PathBuf::from(path));
+            }
+        }
+        Ok(Guest {
+            config,
+            ssh_authorized_keys: keys,
+            ignition_merge,
+        })
+    }
+
+    fn cloud_config(&self, raw: &RawConfig) -> Result<CloudConfig, ConfigError> {
+        let r = &raw.cloud_config;
         let template = match &r.template {
             Some(_) => Some(self.path(&r.template, "cloud-config.template", "")?),
             None => None,
         };
-        Ok(CloudConfig {
-            ssh_authorized_keys: keys,
-            template,
-        })
+        Ok(CloudConfig { template })
     }
 }
 

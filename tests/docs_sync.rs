@@ -38,7 +38,7 @@ fn config_keys_are_known() {
     let keys = coreos_cluster::config::keys();
     for key in [
         "cluster.max-nodes",
-        "cloud-config.ssh-authorized-keys",
+        "guest.ssh-authorized-keys",
         "node.N.cores",
     ] {
         assert!(keys.iter().any(|k| k == key), "{key} not in {keys:?}");

@@ -3,7 +3,9 @@
 //! file (one coreos-cluster command a line, run with --root) and the exact
 //! tree of new files (`expected/`). Each case runs twice: the second run must
 //! change nothing (same bytes, same inodes: files are replaced only when
-//! their contents change). Static discovery only, so output is deterministic.
+//! their contents change). Static discovery only; the cluster token, new for
+//! every start, is compared as `coreos-cluster-<size>-TOKEN`, so a second run
+//! may rewrite the files that hold it.
 //!
 //! To change expected output on purpose: UPDATE_GOLDEN=1 cargo test --test prepare_golden
 
@@ -23,6 +25,36 @@ fn main() {
         prepare_case,
         Vec::new(),
     );
+}
+
+/// `coreos-cluster-<size>-<16 hex>` (a new token for every start) made stable.
+fn without_tokens(bytes: &[u8]) -> Vec<u8> {
+    const PREFIX: &[u8] = b"coreos-cluster-";
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(PREFIX) {
+            let digits = bytes[i + PREFIX.len()..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let hex_at = i + PREFIX.len() + digits + 1;
+            let hex = bytes.get(hex_at..hex_at + 16).unwrap_or_default();
+            if digits > 0
+                && bytes[hex_at - 1] == b'-'
+                && hex.len() == 16
+                && hex.iter().all(|b| b.is_ascii_hexdigit())
+            {
+                out.extend_from_slice(&bytes[i..hex_at]);
+                out.extend_from_slice(b"TOKEN");
+                i = hex_at + 16;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Every file below `dir`: its bytes and inode.
@@ -78,8 +110,15 @@ fn prepare_case(case: &Path) -> Result<(), Failed> {
     run_commands(case, &root)?;
     let second = files_below(&root);
     let rewritten: Vec<_> = first
-        .keys()
-        .filter(|k| first.get(*k) != second.get(*k))
+        .iter()
+        .filter(|(k, (bytes, inode))| match second.get(*k) {
+            Some((again, _)) if without_tokens(bytes) != *bytes => {
+                without_tokens(again) != without_tokens(bytes)
+            }
+            Some((again, again_inode)) => again != bytes || again_inode != inode,
+            None => true,
+        })
+        .map(|(k, _)| k)
         .collect();
     check(rewritten.is_empty(), || {
         format!("a second run rewrote {rewritten:?}")
@@ -89,7 +128,7 @@ fn prepare_case(case: &Path) -> Result<(), Failed> {
     for (rel, (bytes, _)) in first.iter().filter(|(k, _)| !before.contains_key(*k)) {
         let path = produced.join(rel);
         std::fs::create_dir_all(path.parent().unwrap())?;
-        std::fs::write(path, bytes)?;
+        std::fs::write(path, without_tokens(bytes))?;
     }
     golden::compare_tree(case, &produced)
 }

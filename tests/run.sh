@@ -43,6 +43,7 @@ done
 step "tests/prepare/discovery.sh (etcd, public service stand-in)" timeout 300 tests/prepare/discovery.sh
 step "tests/fetch/fetch.sh (signed release tree on a local nginx)" timeout 600 tests/fetch/fetch.sh
 step "tests/flatcar-guest/smoke.sh (Ignition, etcd, ssh, ACPI)" timeout 1500 tests/flatcar-guest/smoke.sh
+step "tests/guest/etcd-rejoin.sh (guest etcd start script, real etcd)" timeout 300 tests/guest/etcd-rejoin.sh
 
 # The package, built once with makepkg, is what the package and end-to-end tests install.
 rm -rf target/package

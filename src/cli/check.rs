@@ -26,6 +26,9 @@ impl Check {
         if let Some(size) = &self.size {
             crate::names::parse_cluster_size(size, model.cluster.max_nodes)?;
         }
+        for path in &model.guest.ignition_merge {
+            crate::ignition::read_merge_file(&root.join(path), path)?;
+        }
         if !self.quiet {
             let files = sources.paths();
             if files.is_empty() {

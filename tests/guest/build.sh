@@ -11,7 +11,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: build.sh OUTDIR}
 mkdir -p "$out"
 if [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.img" ] && [ "$out/initrd.img" -nt "$here/init" ] &&
-    [ "$out/initrd.img" -nt "$here/build.sh" ] && [ "$out/initrd.img" -nt "$here/udhcpc-apply" ]; then
+    [ "$out/initrd.img" -nt "$here/build.sh" ] && [ "$out/initrd.img" -nt "$here/udhcpc-apply" ] &&
+    [ "$out/initrd.img" -nt "$here/../../templates/guest/etcd-start.sh" ]; then
     exit 0
 fi
 
@@ -43,6 +44,8 @@ for mod in drivers/acpi/button drivers/input/evdev \
 done
 install -m755 "$here/init" "$root/init"
 install -m755 "$here/udhcpc-apply" "$root/bin/udhcpc-apply"
+# The etcd start script Flatcar guests get through Ignition, rejoin rule included.
+install -m755 "$here/../../templates/guest/etcd-start.sh" "$root/bin/coreos-cluster-etcd"
 # Debian's etcd (package etcd-server) is linked against libc only.
 for exe in /usr/bin/etcd /usr/bin/etcdctl; do
     [ -x "$exe" ] || { echo "$exe missing: install etcd-server and etcd-client" >&2; exit 1; }
