@@ -1,6 +1,10 @@
-//! Where the CLI's messages go: to the journal with their priority (an error
-//! as an error) when systemd connected stderr to it, else to stderr for a
-//! person. The generator runs before journald and logs through `kmsg`.
+//! Where the CLI's messages go: stderr, one line a message. When systemd
+//! connected stderr to the journal, each line starts with its priority
+//! (`<3>` for an error, sd-daemon(3)), which journald strips and records.
+//! Native journal messages are not used: journald attributes them to a unit
+//! by looking up the sender's cgroup, which fails once a short-lived command
+//! (`check`, `prepare`) has exited, and `journalctl -u` then misses them.
+//! The generator runs before journald and logs through `kmsg`.
 
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
@@ -8,23 +12,16 @@ use std::os::unix::fs::MetadataExt;
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
 const IDENTIFIER: &str = "coreos-cluster";
 
 pub fn init() {
-    if stderr_is_journal() {
-        if let Ok(layer) = tracing_journald::layer() {
-            tracing_subscriber::registry()
-                .with(layer.with_syslog_identifier(IDENTIFIER.to_string()))
-                .init();
-            return;
-        }
-    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .event_format(Plain)
+        .event_format(Plain {
+            priority_prefix: stderr_is_journal(),
+        })
         .init();
 }
 
@@ -41,8 +38,20 @@ fn stderr_is_journal() -> bool {
 }
 
 /// One line a message, errors prefixed with the program's name, as a
-/// command-line tool prints them.
-struct Plain;
+/// command-line tool prints them; for the journal, the priority first.
+struct Plain {
+    priority_prefix: bool,
+}
+
+/// syslog priorities as sd-daemon(3) prefixes.
+fn priority(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "<3>",
+        Level::WARN => "<4>",
+        Level::INFO => "<6>",
+        Level::DEBUG | Level::TRACE => "<7>",
+    }
+}
 
 impl<S, N> FormatEvent<S, N> for Plain
 where
@@ -55,7 +64,11 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        if *event.metadata().level() == Level::ERROR {
+        let level = *event.metadata().level();
+        if self.priority_prefix {
+            write!(writer, "{}", priority(level))?;
+        }
+        if level == Level::ERROR {
             write!(writer, "{IDENTIFIER}: ")?;
         }
         ctx.field_format().format_fields(writer.by_ref(), event)?;

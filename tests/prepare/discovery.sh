@@ -18,7 +18,7 @@ trap cleanup EXIT
 
 # A fake root: the image files prepare copies, and a config per test.
 root=$work/root
-mkdir -p "$root/etc/coreos-cluster" "$root/img" "$root/srv/http" "$root/run"
+mkdir -p "$root/etc/coreos-cluster" "$root/img" "$root/srv/coreos-cluster/http" "$root/run"
 echo kernel > "$root/img/vmlinuz"
 echo initrd > "$root/img/initrd"
 configure() { # MODE URL
@@ -34,7 +34,7 @@ initrd = "/img/initrd"
 EOF
 }
 prepare() { "$bin" --root "$root" prepare "$@"; }
-cloud_config=$root/srv/http/coreos-cluster/cloud-config.yaml
+cloud_config=$root/srv/coreos-cluster/http/coreos-cluster/cloud-config.yaml
 
 log "self-hosted etcd: a fresh token with _config/size = N"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -134,7 +134,7 @@ boot_one "pxelinux over TFTP"
 tb test -f /srv/coreos-cluster/tftp/pxelinux.cfg/default || fail "no pxelinux.cfg/default"
 # Our in.tftpd (--verbose, to syslog: the journal here) served the boot loader.
 journal_has "RRQ from 10.77.0.11 filename pxelinux.0" -u coreos-cluster-tftp.service ||
-    fail "coreos-cluster-tftp did not serve pxelinux.0
+    fail "coreos-cluster-tftp did not serve pxelinux.0"
 
 cat "$TESTBED_WORK/timings"
 log "PASS"
