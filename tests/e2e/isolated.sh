@@ -64,7 +64,7 @@ for n in s["nodes"]:
 EOF
 for i in 1 2 3; do
     expect "node $i fetched its own cloud-config" \
-        "$(tb journalctl -u "coreos-vm@0$i" -o cat --no-pager)" "etcd flags: --name=10.77.0.1$i"
+        "$(tb journalctl -u "coreos-vm@0$i" -o cat --no-pager)" "etcd settings: ETCD_NAME=10.77.0.1$i"
 done
 if [ -n "$demo" ]; then
     printf '\n$ systemctl start coreos-cluster@3     (took %d ms to a healthy etcd cluster)\n' "$formed_ms"

@@ -1,0 +1,193 @@
+#!/bin/bash
+# End to end with the default image source, as a user on a fresh install runs
+# it: `[image] source = "flatcar"`, nothing cached. The release host is a local
+# server in the test bed laid out like Flatcar's (version.txt, a version's
+# directory, detached signatures by a key made here), serving the
+# Flatcar-like test guest (tests/flatcar-guest/: real Ignition 2.14, real
+# systemd) under Flatcar's file names, and an etcd release tarball made from
+# Debian's etcd. So the whole start path runs: fetch, verify, cache, serve,
+# PXE boot (iPXE), Ignition, our etcd unit.
+#   1. `systemctl start coreos-cluster@3`: fetched and verified, an etcd
+#      cluster forms; put on node 1, get on node 3; status --json; our nginx
+#      served the Ignition config and etcd; `ssh core@` with the key works
+#   2. SIGKILL node 2's QEMU: it comes back with an empty RAM root and rejoins
+#   3. `systemctl stop coreos-cluster@3`: ACPI power-off, nothing left
+#   4. start again: no network needed (the release server is stopped)
+set -euo pipefail
+source "$(dirname "$0")/../lib/as-root.sh"
+source "$(dirname "$0")/../lib/testbed.sh"
+testbed_reexec_private "$0" "$@"
+work=$(mktemp -d /tmp/coreos-cluster-flatcar-e2e.XXXXXX)
+trap 'testbed_shutdown; rm -rf "$work"' EXIT
+
+guest=$TESTBED_TOP/target/flatcar-guest
+"$TESTBED_TOP/tests/flatcar-guest/build.sh" "$guest" >&2
+testbed_build
+testbed_make_root
+r=$TESTBED_ROOT
+
+log "a release tree like Flatcar's, signed by a key made here"
+version=$(sed -n 's/^FLATCAR_VERSION=//p' "$guest/version.txt")
+[ -n "$version" ] || fail "no FLATCAR_VERSION in $guest/version.txt"
+export GNUPGHOME=$work/gpg
+mkdir -m 700 "$GNUPGHOME"
+g() { gpg --batch --quiet --pinentry-mode loopback --passphrase '' "$@"; }
+g --quick-gen-key 'Test Image Signing <sign@test>' ed25519 cert never 2>/dev/null
+primary=$(gpg --with-colons --list-keys 2>/dev/null | awk -F: '/^fpr/ {print $10; exit}')
+g --quick-add-key "$primary" ed25519 sign never 2>/dev/null
+signing=$(gpg --with-colons --list-keys 2>/dev/null | awk -F: '/^fpr/ {print $10}' | sed -n 2p)
+release=$r/srv/release
+rel=$release/stable/$version
+mkdir -p "$rel" "$release/stable/current"
+cp "$guest/version.txt" "$release/stable/current/version.txt"
+cp "$guest/version.txt" "$rel/version.txt"
+for f in flatcar_production_pxe.vmlinuz flatcar_production_pxe_image.cpio.gz; do
+    ln "$guest/$f" "$rel/$f" 2>/dev/null || cp "$guest/$f" "$rel/$f"
+    g -u "$signing!" --detach-sign -o "$rel/$f.sig" "$rel/$f"
+done
+mkdir -p "$r/etc/coreos-cluster/cluster.toml.d"
+g --armor --export "$primary" > "$r/etc/coreos-cluster/test-signing-key.asc"
+
+log "an etcd release tarball from Debian's etcd"
+etcd_version=$(etcd --version | sed -n 's/^etcd Version: //p')
+top=etcd-v$etcd_version-linux-amd64
+mkdir -p "$work/$top" "$release/etcd/v$etcd_version"
+cp /usr/bin/etcd /usr/bin/etcdctl "$work/$top/"
+tar -C "$work" -czf "$release/etcd/v$etcd_version/$top.tar.gz" "$top"
+etcd_sha256=$(sha256sum "$release/etcd/v$etcd_version/$top.tar.gz" | cut -d' ' -f1)
+
+ssh-keygen -q -t ed25519 -N '' -C 'e2e key: with a comment' -f "$work/id"
+install -Dm600 "$work/id" "$r/root/.ssh-e2e-id"
+release_port=8099
+cat > "$r/etc/coreos-cluster/cluster.toml.d/40-test-bed.toml" <<TOML
+# The test bed: KVM hangs on these machines; the release host is local.
+[vm]
+accelerator = "tcg"
+powerdown-timeout-sec = 60
+
+[image]
+source = "flatcar"
+channel = "stable"
+base-url = "http://127.0.0.1:$release_port/stable"
+signing-key = "/etc/coreos-cluster/test-signing-key.asc"
+signing-key-fingerprint = "$primary"
+
+[etcd]
+version = "$etcd_version"
+sha256 = "$etcd_sha256"
+base-url = "http://127.0.0.1:$release_port/etcd"
+
+[guest]
+ssh-authorized-keys = ["$(cat "$work/id.pub")"]
+TOML
+testbed_boot multi-user.target
+tb systemd-run --quiet --unit=release-server python3 -m http.server --bind 127.0.0.1 \
+    --directory /srv/release "$release_port"
+for _ in $(seq 50); do tb curl -fsS -o /dev/null "http://127.0.0.1:$release_port/" && break; sleep 0.1; done
+
+etcdctl_on() { # NODE_IP ARGS...
+    local ip=$1
+    shift
+    tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
+}
+on_node() { # NODE_IP COMMAND...
+    local ip=$1
+    shift
+    tb ssh -i /root/.ssh-e2e-id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o LogLevel=ERROR -o ConnectTimeout=10 -o BatchMode=yes "core@$ip" "$@"
+}
+wait_cluster_healthy() { # SECONDS
+    local deadline=$(($(date +%s) + $1)) json
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        json=$(tb coreos-cluster status --json 2>/dev/null) || true
+        if python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert len(s["nodes"]) == 3 and all(n["etcd_healthy"] for n in s["nodes"])' "$json" 2>/dev/null; then
+            return 0
+        fi
+        sleep 2
+    done
+    tb coreos-cluster status >&2 || true
+    for i in 01 02 03; do tb journalctl -u "coreos-vm@$i" -o cat --no-pager | tail -15 >&2; done
+    fail "the cluster did not become healthy within $1 s"
+}
+
+log "scenario 1: systemctl start coreos-cluster@3 from an empty cache"
+start=$(date +%s)
+tb systemctl start coreos-cluster@3.service || {
+    tb journalctl -u coreos-cluster@3 -o cat --no-pager | tail -20 >&2
+    fail "start"
+}
+prepare_log=$(tb journalctl -u coreos-cluster@3 -o cat --no-pager)
+expect "prepare fetched the image" "$prepare_log" "image: Flatcar $version"
+served=$(tb journalctl -u release-server -o cat --no-pager)
+for path in "/stable/current/version.txt" "/stable/$version/flatcar_production_pxe.vmlinuz.sig" \
+    "/stable/$version/flatcar_production_pxe_image.cpio.gz" "/etcd/v$etcd_version/$top.tar.gz"; do
+    expect "the release server served $path" "$served" "\"GET $path HTTP/1.1\" 200"
+done
+cache=/var/lib/coreos-cluster/images/flatcar-stable
+[ "$(tb readlink "$cache/current")" = "$version" ] || fail "cache's current link: $(tb readlink "$cache/current")"
+tb cmp "$cache/current/flatcar_production_pxe_image.cpio.gz" /srv/release/stable/$version/flatcar_production_pxe_image.cpio.gz
+wait_cluster_healthy 900
+log "etcd cluster of Flatcar-like guests healthy $(($(date +%s) - start)) s after systemctl start"
+etcdctl_on 10.77.0.11 put greeting "hello from node 1" >/dev/null
+got=$(etcdctl_on 10.77.0.13 get --print-value-only greeting)
+[ "$got" = "hello from node 1" ] || fail "get on node 3: '$got'"
+status=$(tb coreos-cluster status --json)
+python3 - "$status" "$version" <<'EOF'
+import json, sys
+s = json.loads(sys.argv[1])
+assert s["image_version"] == sys.argv[2], s["image_version"]
+assert s["cluster"]["size"] == 3 and s["cluster"]["active_state"] == "active", s["cluster"]
+for n in s["nodes"]:
+    assert n["ip"] == "10.77.0.%d" % (10 + n["node"]) and n["etcd_healthy"] is True, n
+EOF
+http_log=$(tb journalctl -u coreos-cluster-http -o cat --no-pager)
+for path in /coreos-cluster/config.ign /coreos-cluster/etcd/etcd /coreos-cluster/etcd/etcdctl; do
+    expect "our nginx served $path" "$http_log" "GET $path"
+done
+for i in 1 2 3; do
+    hostname=$(on_node "10.77.0.1$i" hostname) || fail "ssh core@10.77.0.1$i"
+    [ "$hostname" = "coreos-10-77-0-1$i" ] || fail "node $i host name: $hostname"
+done
+cmdline=$(on_node 10.77.0.11 cat /proc/cmdline)
+expect "Flatcar's kernel line" "$cmdline" "flatcar.first_boot=1 ignition.config.url=http://10.77.0.1:8777/coreos-cluster/config.ign"
+log "ssh core@ works on every node; host names from nginx; Ignition's config came from our nginx"
+
+log "scenario 2: SIGKILL node 2's QEMU: an empty RAM root rejoins its cluster"
+pid=$(tb systemctl show -p MainPID --value coreos-vm@02.service)
+tb kill -KILL "$pid"
+for _ in $(seq 100); do
+    [ "$(tb systemctl show -p NRestarts --value coreos-vm@02.service)" = 1 ] && break
+    sleep 0.1
+done
+[ "$(tb systemctl show -p NRestarts --value coreos-vm@02.service)" = 1 ] || fail "node 2 not restarted"
+rejoined=
+for _ in $(seq 120); do
+    if journal=$(on_node 10.77.0.12 journalctl -u coreos-cluster-etcd.service -o cat --no-pager 2>/dev/null) &&
+        grep -q "rejoining: member" <<<"$journal" &&
+        [ "$(etcdctl_on 10.77.0.12 get --print-value-only greeting 2>/dev/null)" = "hello from node 1" ]; then
+        rejoined=1
+        break
+    fi
+    sleep 5
+done
+[ -n "$rejoined" ] || fail "node 2 did not rejoin:\n${journal:-no journal}"
+members=$(etcdctl_on 10.77.0.11 member list)
+[ "$(grep -c ', started, ' <<<"$members")" = 3 ] || fail "members after rejoin:\n$members"
+log "node 2 rejoined with an empty RAM root"
+
+log "scenario 3: systemctl stop coreos-cluster@3: ACPI power-off, nothing left"
+since=(--since "@$(date +%s)")
+tb systemctl stop coreos-cluster@3.service
+for i in 01 02 03; do
+    expect "node $i powered off by ACPI" "$(tb journalctl -u "coreos-vm@$i" -o cat --no-pager "${since[@]}")" \
+        "guest powered off after"
+done
+active=$(tb systemctl list-units --plain --no-legend --state=active,activating,deactivating,failed 'coreos-vm@*' 'coreos-cluster@*')
+[ -z "$active" ] || fail "left in the unit list: $active"
+
+log "scenario 4: start again with the release server gone: the cache is enough"
+tb systemctl stop release-server.service
+tb systemctl start coreos-cluster@3.service
+wait_cluster_healthy 900
+tb systemctl stop coreos-cluster@3.service
+log "PASS"
