@@ -17,6 +17,9 @@
 //! - `cluster`: `up` and `down` over that trait.
 //! - `status`: what `coreos-cluster status` reports.
 //! - `qmp`: a minimal QMP client (greeting, ACPI powerdown).
+//! - `supervise`: QEMU under `vm-exec`: serial console to socket and journal, machinectl poweroff as ACPI.
+//! - `machined`: registering a VM with systemd-machined.
+//! - `console`, `ssh`: reaching a node: its serial console, ssh's arguments.
 //! - `logging`, `kmsg`: the CLI's log (journal with priorities, or stderr); the generator's (/dev/kmsg).
 //! - `cli`: argument parsing and dispatch, one module per group of subcommands.
 
@@ -24,11 +27,13 @@ pub mod boot;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod discovery;
 pub mod generator;
 pub mod http;
 pub mod kmsg;
 pub mod logging;
+pub mod machined;
 pub mod model;
 pub mod names;
 pub mod network;
@@ -36,7 +41,9 @@ pub mod output;
 pub mod paths;
 pub mod prepare;
 pub mod qmp;
+pub mod ssh;
 pub mod status;
+pub mod supervise;
 pub mod systemd;
 pub mod unit_syntax;
 pub mod validate;

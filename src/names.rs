@@ -22,6 +22,12 @@ pub const KSM_UNIT: &str = "coreos-cluster-ksm.service";
 /// tftp-hpa's unit, extended by a drop-in for the pxelinux boot method.
 pub const TFTPD_UNIT: &str = "tftpd.service";
 
+/// Node i is registered with systemd-machined as `coreos-vm-NN` (QEMU's `-name` too).
+pub const MACHINE_PREFIX: &str = "coreos-vm-";
+
+/// The guest's user for `coreos-cluster ssh` (Flatcar and CoreOS: `core`).
+pub const GUEST_USER: &str = "core";
+
 /// Node i's tap is `coreos-tapNN`, NN its instance.
 pub const TAP_PREFIX: &str = "coreos-tap";
 
@@ -97,6 +103,11 @@ pub fn parse_cluster_unit(unit: &str, max_nodes: u8) -> Option<u8> {
 /// The node of a `coreos-vm@NN.service` unit name, if it names a valid node.
 pub fn parse_vm_unit(unit: &str, max_nodes: u8) -> Option<NodeIndex> {
     parse_vm_instance(instance_of(VM_TEMPLATE, unit)?, max_nodes).ok()
+}
+
+/// The machine name of a VM instance, as `machinectl list` shows it.
+pub fn machine_name(instance: &str) -> String {
+    format!("{MACHINE_PREFIX}{instance}")
 }
 
 /// The name of node i's tap device, made by networkd and opened by QEMU.

@@ -16,6 +16,15 @@ pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
 pub const NETWORK_DIR: &str = "/run/systemd/network";
 /// Where `prepare` records the discovery URL it allocated, for `status`.
 pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
+/// Each VM's runtime directory (the unit's RuntimeDirectory=): QMP, console.
+pub fn vm_runtime_dir(instance: &str) -> String {
+    format!("/run/coreos-cluster/vm-{instance}")
+}
+/// File names inside a VM's runtime directory.
+pub const QMP_SOCKET: &str = "qmp.sock";
+pub const SERIAL_SOCKET: &str = "serial.sock";
+/// Held (flock) while `coreos-cluster console` is attached: one console at a time.
+pub const CONSOLE_LOCK: &str = "console.lock";
 /// The kernel's KSM switches and counters.
 pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
 /// Our directory inside the HTTP and TFTP roots.

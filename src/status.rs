@@ -152,6 +152,11 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
     })
 }
 
+/// A node's IPv4 address, as `status` shows it (None: not known yet).
+pub fn address_of(model: &Model, node: NodeIndex, root: &Root) -> Option<Ipv4Addr> {
+    node_address(model, node, &model.node_mac(node), &read_neighbours(root))
+}
+
 /// Isolated mode: the node's static DHCP lease. Bridged mode: the host's
 /// neighbour table (the LAN's DHCP server chose the address).
 fn node_address(

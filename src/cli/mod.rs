@@ -3,6 +3,7 @@
 mod check;
 mod control;
 mod docs;
+mod node;
 mod prepare;
 mod vm;
 
@@ -33,12 +34,16 @@ enum Command {
     Status(control::StatusCmd),
     Up(control::Up),
     Down(control::Down),
+    Console(node::Console),
+    Ssh(node::Ssh),
+    Logs(node::Logs),
     Check(check::Check),
     Prepare(prepare::Prepare),
     SetupNetwork(prepare::SetupNetwork),
     SetupHttp(prepare::SetupHttp),
     VmExec(vm::VmExec),
     VmStarted(vm::VmStarted),
+    VmRegister(vm::VmRegister),
     VmStop(vm::VmStop),
     Completions(docs::Completions),
     #[command(hide = true)]
@@ -52,12 +57,16 @@ impl Cli {
             Command::Status(cmd) => cmd.run(&root),
             Command::Up(cmd) => cmd.run(&root),
             Command::Down(cmd) => cmd.run(),
+            Command::Console(cmd) => cmd.run(&root),
+            Command::Ssh(cmd) => cmd.run(&root),
+            Command::Logs(cmd) => cmd.run(),
             Command::Check(cmd) => cmd.run(&root),
             Command::Prepare(cmd) => cmd.run(&root),
             Command::SetupNetwork(cmd) => cmd.run(&root),
             Command::SetupHttp(cmd) => cmd.run(&root),
             Command::VmExec(cmd) => cmd.run(&root),
             Command::VmStarted(cmd) => cmd.run(),
+            Command::VmRegister(cmd) => cmd.run(&root),
             Command::VmStop(cmd) => cmd.run(),
             Command::Completions(cmd) => cmd.run(),
             Command::ManPage(cmd) => cmd.run(),
