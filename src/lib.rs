@@ -12,6 +12,7 @@
 //! - `unit_syntax`: escaping values for unit files.
 //! - `generator`, `network`, `http`, `boot`: renderers, model → `Vec<RenderedFile>`, pure.
 //! - `prepare`: what the cluster's units run first: discovery, render, write, copy images.
+//! - `image_version`: the image in use, recorded by `prepare` for `status`.
 //! - `discovery`: allocating an etcd discovery URL over HTTP.
 //! - `systemd`: the narrow D-Bus trait and its zbus implementation.
 //! - `cluster`: `up` and `down` over that trait.
@@ -31,6 +32,7 @@ pub mod console;
 pub mod discovery;
 pub mod generator;
 pub mod http;
+pub mod image_version;
 pub mod kmsg;
 pub mod logging;
 pub mod machined;

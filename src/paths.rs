@@ -25,6 +25,8 @@ pub const QMP_SOCKET: &str = "qmp.sock";
 pub const SERIAL_SOCKET: &str = "serial.sock";
 /// Held (flock) while `coreos-cluster console` is attached: one console at a time.
 pub const CONSOLE_LOCK: &str = "console.lock";
+/// Where `prepare` records the image the nodes boot, for `status`.
+pub const IMAGE_FILE: &str = "/run/coreos-cluster/image";
 /// The kernel's KSM switches and counters.
 pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
 /// Our directory inside the HTTP and TFTP roots.

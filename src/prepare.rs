@@ -11,8 +11,8 @@ use anyhow::{bail, Context};
 use crate::boot::{self, EtcdBootstrap};
 use crate::model::{Discovery, Model, NetworkMode};
 use crate::output::{sync_dir, write_changed, write_if_changed};
-use crate::paths::{Root, CLOUD_CONFIG, DISCOVERY_URL_FILE, NETWORK_DIR};
-use crate::{discovery, http, names, network};
+use crate::paths::{Root, CLOUD_CONFIG, DISCOVERY_URL_FILE, IMAGE_FILE, NETWORK_DIR};
+use crate::{discovery, http, image_version, names, network};
 
 /// Prepares what a cluster of `size` (the unit's instance, unparsed) boots
 /// from. `say` gets one line per step worth telling.
@@ -63,6 +63,11 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
     for copy in boot::copies(&model) {
         install_file(&root.join(&copy.source), &root.join(&copy.dest), copy.what)?;
     }
+    let image = image_version::describe(&model.image, root);
+    let image_file = root.join(IMAGE_FILE);
+    write_if_changed(&image_file, format!("{image}\n").as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", image_file.display()))?;
+    say(&format!("image: {image}"));
     say(&format!(
         "prepared {size} nodes: cloud-config at {}, boot script {}",
         names::served_url(host, CLOUD_CONFIG),

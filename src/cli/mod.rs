@@ -4,6 +4,7 @@ mod check;
 mod control;
 mod docs;
 mod node;
+mod node_completion;
 mod prepare;
 mod vm;
 

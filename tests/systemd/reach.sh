@@ -88,6 +88,17 @@ expect "network interface" "$status" "Iface: coreos-tap01"
 expect "status names the unit" "$status" "Unit: coreos-vm@01.service"
 expect "status shows QEMU in the unit" "$status" "qemu-system-x86_64"
 
+log "bash completion: a node argument completes to the running nodes"
+complete_words() { # WORD... (the last one is being completed)
+    tb bash -c 'source <(coreos-cluster completions bash)
+        COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        _coreos_cluster_with_nodes coreos-cluster "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+        echo "${COMPREPLY[*]}"' bash "$@"
+}
+[ "$(complete_words coreos-cluster console "")" = "1 2 3" ] || fail "console completes to: $(complete_words coreos-cluster console "")"
+[ "$(complete_words coreos-cluster --root / ssh -i key "")" = "1 2 3" ] || fail "ssh -i key completes to: $(complete_words coreos-cluster --root / ssh -i key "")"
+[ "$(complete_words coreos-cluster lo)" = "logs" ] || fail "subcommands no longer complete: $(complete_words coreos-cluster lo)"
+
 log "logs: the guest's boot lines, from the journal"
 logs=$(tb coreos-cluster logs 2)
 expect "kernel boot line" "$logs" "Run /init as init process"
@@ -146,6 +157,7 @@ journal_has "test-guest: power button pressed, powering off" -u coreos-vm@02.ser
     fail "a powered-off node was restarted"
 wait_machines "coreos-vm-01 vm
 coreos-vm-03 vm"
+[ "$(complete_words coreos-cluster logs "")" = "1 3" ] || fail "after poweroff, logs completes to: $(complete_words coreos-cluster logs "")"
 if out=$(tb coreos-cluster console 2 </dev/null 2>&1); then fail "console on a stopped node: $out"; fi
 expect "stopped node refused" "$out" "node 2 is not running"
 
