@@ -119,7 +119,7 @@ typescript=$TESTBED_WORK/console.typescript
     sleep 2
     printf '\035'
     sleep 1
-} | tb script --quiet --flush --return --command "coreos-cluster console 3" /dev/stdout > "$typescript" 2>&1 ||
+} | tb script --quiet --flush --return --command "coreos-cluster console 3" /dev/null > "$typescript" 2>&1 ||
     { cat "$typescript" >&2; fail "console exited with an error"; }
 out=$(tr -d '\r' < "$typescript")
 expect "attach message" "$out" "press Ctrl-] to detach"
@@ -134,7 +134,7 @@ journal_has "test-guest: echo: hello from the console" -u coreos-vm@03.service "
 log "one console at a time; a stopped node has none"
 first=$TESTBED_WORK/first-console.typescript
 { sleep 8; printf '\035'; } |
-    tb script --quiet --flush --command "coreos-cluster console 1" /dev/stdout > "$first" 2>&1 &
+    tb script --quiet --flush --command "coreos-cluster console 1" /dev/null > "$first" 2>&1 &
 first_pid=$!
 for _ in $(seq 100); do grep -q "press Ctrl-]" "$first" 2>/dev/null && break; sleep 0.1; done
 if second=$(tb coreos-cluster console 1 </dev/null 2>&1); then fail "a second console attached: $second"; fi
@@ -177,6 +177,16 @@ coreos-vm-03 vm"
 new_leader=$(tb systemctl show -p MainPID --value coreos-vm@01.service)
 [ "$new_leader" != "$old_leader" ] || fail "leader unchanged after restart"
 expect "new leader registered" "$(tb machinectl show coreos-vm-01)" "Leader=$new_leader"
+json=$(tb coreos-cluster status --json)
+python3 - "$json" <<'EOF'
+import json, sys
+s = json.loads(sys.argv[1])
+nodes = {n["node"]: n for n in s["nodes"]}
+assert nodes[1]["restarts"] == 1 and nodes[1]["uptime_sec"] < 60, nodes[1]
+assert nodes[3]["restarts"] == 0 and nodes[3]["uptime_sec"] >= 1, nodes[3]
+assert nodes[2]["uptime_sec"] is None, nodes[2]
+EOF
+expect "status shows uptime and restarts" "$(tb coreos-cluster status)" "UPTIME    RESTARTS"
 
 log "machinectl terminate stops the node's unit"
 tb machinectl terminate coreos-vm-03
