@@ -88,7 +88,7 @@ expect "network interface" "$status" "Iface: coreos-tap01"
 expect "status names the unit" "$status" "Unit: coreos-vm@01.service"
 expect "status shows QEMU in the unit" "$status" "qemu-system-x86_64"
 
-log "bash completion: a node argument completes to the running nodes"
+log "completion (bash, fish, zsh): a node argument completes to the running nodes"
 complete_words() { # WORD... (the last one is being completed)
     tb bash -c 'source <(coreos-cluster completions bash)
         COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
@@ -98,6 +98,10 @@ complete_words() { # WORD... (the last one is being completed)
 [ "$(complete_words coreos-cluster console "")" = "1 2 3" ] || fail "console completes to: $(complete_words coreos-cluster console "")"
 [ "$(complete_words coreos-cluster --root / ssh -i key "")" = "1 2 3" ] || fail "ssh -i key completes to: $(complete_words coreos-cluster --root / ssh -i key "")"
 [ "$(complete_words coreos-cluster lo)" = "logs" ] || fail "subcommands no longer complete: $(complete_words coreos-cluster lo)"
+fish_nodes=$(tb fish -c 'coreos-cluster completions fish | source; complete -C "coreos-cluster logs "' | cut -f1 | tr '\n' ' ')
+[ "$fish_nodes" = "1 2 3 " ] || fail "fish: logs completes to: $fish_nodes"
+tb zsh -c 'coreos-cluster completions zsh > /tmp/_coreos-cluster && zsh -n /tmp/_coreos-cluster && source /tmp/_coreos-cluster 2>/dev/null; [ "$(_coreos_cluster_running_nodes | tr "\n" " ")" = "1 2 3 " ]' ||
+    fail "zsh completion script broken or lists other nodes"
 
 log "logs: the guest's boot lines, from the journal"
 logs=$(tb coreos-cluster logs 2)
