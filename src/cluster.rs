@@ -58,6 +58,9 @@ pub fn up(
             std::thread::sleep(stagger);
         }
         let unit = vm_unit(node);
+        progress(&format!(
+            "node {i} ({unit}) starting, waiting for its start job"
+        ));
         let t = Instant::now();
         let outcome = systemd.start_unit(&unit, VM_START_TIMEOUT)?;
         if !outcome.is_done() {

@@ -6,7 +6,7 @@ use askama::Template;
 
 use crate::config::Sources;
 use crate::model::{
-    Accelerator, BootMethod, ImageSource, Model, NetworkMode, NodeIndex, NodeOverride, Serial,
+    Accelerator, BootMethod, ImageSource, Model, NetworkMode, NodeIndex, NodeOverride,
 };
 use crate::names::{
     self, CLUSTER_TEMPLATE, CONFIG_UNIT, HTTP_UNIT, KSM_UNIT, TFTP_UNIT, VM_TEMPLATE,
@@ -167,10 +167,6 @@ fn vm_environment(model: &Model) -> Vec<String> {
             Accelerator::Kvm => "-accel kvm".to_string(),
         })
         .collect();
-    let serial = match vm.serial {
-        Serial::Journal => "stdio".to_string(),
-        Serial::Socket => "unix:%t/coreos-cluster/vm-%i/serial.sock,server=on,wait=off".to_string(),
-    };
     // `%i` stays a specifier: systemd fills in the node's instance.
     vec![
         environment("QEMU_MEMORY_MIB", &vm.memory_mib.to_string()),
@@ -181,7 +177,6 @@ fn vm_environment(model: &Model) -> Vec<String> {
             names::mac_for(&escape_specifiers(&model.cluster.mac_prefix), "%i")
         ),
         format!("Environment=\"QEMU_TAP={}\"", names::tap_name_for("%i")),
-        format!("Environment=\"QEMU_SERIAL={serial}\""),
         format!("Environment=\"QEMU_EXTRA_ARGS={}\"", words(&vm.extra_args)),
         environment(
             "COREOS_VM_POWERDOWN_TIMEOUT_SEC",

@@ -13,11 +13,15 @@
 //! - `generator`, `network`, `nat`, `http`, `tftp`, `boot`: renderers, model → `Vec<RenderedFile>`, pure.
 //! - `ports`: whether a server can bind its port, and who holds it when not.
 //! - `prepare`: what the cluster's units run first: discovery, render, write, copy images.
+//! - `image_version`: the image in use, recorded by `prepare` for `status`.
 //! - `discovery`: allocating an etcd discovery URL over HTTP.
 //! - `systemd`: the narrow D-Bus trait and its zbus implementation.
 //! - `cluster`: `up` and `down` over that trait.
 //! - `status`: what `coreos-cluster status` reports.
 //! - `qmp`: a minimal QMP client (greeting, ACPI powerdown).
+//! - `supervise`: QEMU under `vm-exec`: serial console to socket and journal, machinectl poweroff as ACPI.
+//! - `machined`: registering a VM with systemd-machined.
+//! - `console`, `ssh`: reaching a node: its serial console, ssh's arguments.
 //! - `logging`, `kmsg`: the CLI's log (journal with priorities, or stderr); the generator's (/dev/kmsg).
 //! - `cli`: argument parsing and dispatch, one module per group of subcommands.
 
@@ -25,14 +29,17 @@ pub mod boot;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod discovery;
 pub mod fetch;
 pub mod generator;
 pub mod guest;
 pub mod http;
 pub mod ignition;
+pub mod image_version;
 pub mod kmsg;
 pub mod logging;
+pub mod machined;
 pub mod model;
 pub mod names;
 pub mod nat;
@@ -42,7 +49,9 @@ pub mod paths;
 pub mod ports;
 pub mod prepare;
 pub mod qmp;
+pub mod ssh;
 pub mod status;
+pub mod supervise;
 pub mod systemd;
 pub mod tftp;
 pub mod unit_syntax;

@@ -32,6 +32,12 @@ pub const DEFAULT_HTTP_PORT: u16 = 8777;
 /// TFTP's own port: PXE firmware asks port 69, and no other.
 pub const DEFAULT_TFTP_PORT: u16 = 69;
 
+/// Node i is registered with systemd-machined as `coreos-vm-NN` (QEMU's `-name` too).
+pub const MACHINE_PREFIX: &str = "coreos-vm-";
+
+/// The guest's user for `coreos-cluster ssh` (Flatcar and CoreOS: `core`).
+pub const GUEST_USER: &str = "core";
+
 /// Node i's tap is `coreos-tapNN`, NN its instance.
 pub const TAP_PREFIX: &str = "coreos-tap";
 
@@ -107,6 +113,11 @@ pub fn parse_cluster_unit(unit: &str, max_nodes: u8) -> Option<u8> {
 /// The node of a `coreos-vm@NN.service` unit name, if it names a valid node.
 pub fn parse_vm_unit(unit: &str, max_nodes: u8) -> Option<NodeIndex> {
     parse_vm_instance(instance_of(VM_TEMPLATE, unit)?, max_nodes).ok()
+}
+
+/// The machine name of a VM instance, as `machinectl list` shows it.
+pub fn machine_name(instance: &str) -> String {
+    format!("{MACHINE_PREFIX}{instance}")
 }
 
 /// The name of node i's tap device, made by networkd and opened by QEMU.

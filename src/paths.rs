@@ -16,8 +16,17 @@ pub const UNIT_DIR: &str = "/usr/lib/systemd/system";
 pub const NETWORK_DIR: &str = "/run/systemd/network";
 /// Where `prepare` records the discovery URL it allocated, for `status`.
 pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
-/// The image version the running cluster booted (Flatcar), written by prepare.
-pub const IMAGE_VERSION_FILE: &str = "/run/coreos-cluster/image-version";
+/// Each VM's runtime directory (the unit's RuntimeDirectory=): QMP, console.
+pub fn vm_runtime_dir(instance: &str) -> String {
+    format!("/run/coreos-cluster/vm-{instance}")
+}
+/// File names inside a VM's runtime directory.
+pub const QMP_SOCKET: &str = "qmp.sock";
+pub const SERIAL_SOCKET: &str = "serial.sock";
+/// Held (flock) while `coreos-cluster console` is attached: one console at a time.
+pub const CONSOLE_LOCK: &str = "console.lock";
+/// Where `prepare` records the image the nodes boot, for `status`.
+pub const IMAGE_FILE: &str = "/run/coreos-cluster/image";
 /// The kernel's KSM switches and counters.
 pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
 /// The served trees by default: directories of our own (Arch's `/srv/http`

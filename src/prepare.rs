@@ -16,9 +16,9 @@ use crate::ignition::{self, ServedFile};
 use crate::model::{Discovery, GuestConfigFormat, Model, NetworkMode, Subnet};
 use crate::names::SERVICE_USER;
 use crate::output::{sync_dir, write_changed, write_if_changed, RenderedFile};
-use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_VERSION_FILE, NETWORK_DIR, SUBDIR};
+use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, NETWORK_DIR, SUBDIR};
 use crate::ports::{self, Listen, Transport};
-use crate::{discovery, fetch, guest, http, names, nat, network, tftp};
+use crate::{discovery, fetch, guest, http, image_version, names, nat, network, tftp};
 
 /// Prepares what a cluster of `size` (the unit's instance, unparsed) boots
 /// from. `say` gets one line per step worth telling.
@@ -29,21 +29,6 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
 
     // A cached, verified image means no network here; a fresh install fetches.
     let fetched = fetch::ensure(root, &model)?;
-    let version_file = root.join(IMAGE_VERSION_FILE);
-    match &fetched.image {
-        Some(image) => {
-            write_if_changed(
-                &version_file,
-                format!("{}\n", image.version).as_bytes(),
-                0o644,
-            )
-            .with_context(|| format!("writing {}", version_file.display()))?;
-            say(&format!("image: Flatcar {}", image.version));
-        }
-        None => {
-            let _ = std::fs::remove_file(&version_file);
-        }
-    }
 
     let bootstrap = match &model.discovery {
         Discovery::Static => {
@@ -141,6 +126,12 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
     for copy in boot::copies(&model) {
         install_file(&root.join(&copy.source), &root.join(&copy.dest), copy.what)?;
     }
+    let fetched_version = fetched.image.as_ref().map(|image| image.version.as_str());
+    let image = image_version::describe(&model.image, root, fetched_version);
+    let image_file = root.join(IMAGE_FILE);
+    write_if_changed(&image_file, format!("{image}\n").as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", image_file.display()))?;
+    say(&format!("image: {image}"));
     say(&format!(
         "prepared {size} nodes: guest config at {}, boot script {}",
         names::served_url(host, model.http_port, boot::guest_config_file(&model)),

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::model::{Model, NetworkMode, NodeIndex};
 use crate::names::{self, CLUSTER_PATTERN, VM_PATTERN};
-use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_VERSION_FILE, KSM_DIR};
+use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
 use crate::systemd::Systemd;
 
 /// Bumped on any incompatible change of the JSON below.
@@ -22,8 +22,8 @@ pub struct Status {
     /// The active (or starting, stopping, failed) cluster unit, if any.
     pub cluster: Option<ClusterStatus>,
     pub discovery_url: Option<String>,
-    /// The Flatcar version the cluster booted, as prepare recorded it.
-    pub image_version: Option<String>,
+    /// The image the nodes boot, as `prepare` recorded it.
+    pub image: Option<String>,
     pub nodes: Vec<NodeStatus>,
     /// Memory charged to the VMs, where systemd accounts it, else their RSS.
     pub memory_bytes: Option<u64>,
@@ -52,6 +52,8 @@ pub struct NodeStatus {
     pub etcd_healthy: Option<bool>,
     pub memory_bytes: Option<u64>,
     pub restarts: u32,
+    /// Seconds since the VM's unit last started (None: not running).
+    pub uptime_sec: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -136,6 +138,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             mac,
             memory_bytes: memory.filter(|_| running),
             restarts: details.n_restarts,
+            uptime_sec: uptime_sec(details.active_enter_usec).filter(|_| running),
         });
     }
     let memory: Vec<u64> = nodes.iter().filter_map(|n| n.memory_bytes).collect();
@@ -144,7 +147,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
         schema: SCHEMA_VERSION,
         cluster,
         discovery_url: read_line(&root.join(DISCOVERY_URL_FILE)),
-        image_version: read_line(&root.join(IMAGE_VERSION_FILE)),
+        image: read_line(&root.join(IMAGE_FILE)),
         memory_bytes: (!memory.is_empty()).then(|| memory.iter().sum()),
         nodes,
         other_units,
@@ -152,12 +155,17 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
     })
 }
 
-/// A one-line state file's contents, if there is one.
-fn read_line(path: &std::path::Path) -> Option<String> {
-    std::fs::read_to_string(path)
+/// A one-line record of `prepare`, if there is one.
+fn read_line(file: &Path) -> Option<String> {
+    std::fs::read_to_string(file)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// A node's IPv4 address, as `status` shows it (None: not known yet).
+pub fn address_of(model: &Model, node: NodeIndex, root: &Root) -> Option<Ipv4Addr> {
+    node_address(model, node, &model.node_mac(node), &read_neighbours(root))
 }
 
 /// Isolated mode: the node's static DHCP lease. Bridged mode: the host's
@@ -191,6 +199,15 @@ fn read_neighbours(root: &Root) -> Vec<(Ipv4Addr, String)> {
             (mac != "00:00:00:00:00:00").then_some((ip, mac))
         })
         .collect()
+}
+
+/// Seconds from a systemd timestamp (µs since the epoch) to now.
+fn uptime_sec(since_usec: u64) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_micros() as u64;
+    (since_usec > 0).then(|| now.saturating_sub(since_usec) / 1_000_000)
 }
 
 fn etcd_healthy(ip: Ipv4Addr) -> bool {

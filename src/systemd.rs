@@ -26,6 +26,8 @@ pub struct ServiceDetails {
     /// Bytes, when the memory controller accounts for it.
     pub memory_current: Option<u64>,
     pub n_restarts: u32,
+    /// When the unit last became active, µs since the epoch (0: never).
+    pub active_enter_usec: u64,
 }
 
 /// How a job ended: systemd's JobRemoved result ("done", "failed", "timeout",
@@ -119,6 +121,16 @@ trait Service {
     fn memory_current(&self) -> zbus::Result<u64>;
     #[zbus(property, name = "NRestarts")]
     fn n_restarts(&self) -> zbus::Result<u32>;
+}
+
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1",
+    gen_async = false
+)]
+trait Unit {
+    #[zbus(property)]
+    fn active_enter_timestamp(&self) -> zbus::Result<u64>;
 }
 
 /// systemd on the system bus (`DBUS_SYSTEM_BUS_ADDRESS` moves it, for tests).
@@ -248,6 +260,10 @@ impl Systemd for SystemdBus {
 
     fn service_details(&self, unit: &str) -> anyhow::Result<ServiceDetails> {
         let path = self.manager.load_unit(unit)?;
+        let unit_props = UnitProxy::builder(&self.connection)
+            .path(path.clone())?
+            .build()
+            .with_context(|| format!("reading properties of {unit}"))?;
         let service = ServiceProxy::builder(&self.connection)
             .path(path)?
             .build()
@@ -257,6 +273,7 @@ impl Systemd for SystemdBus {
             main_pid: service.main_pid().unwrap_or(0),
             memory_current: memory,
             n_restarts: service.n_restarts().unwrap_or(0),
+            active_enter_usec: unit_props.active_enter_timestamp().unwrap_or(0),
         })
     }
 }

@@ -57,20 +57,45 @@ pub struct StatusCmd {
     /// Print JSON (a stable schema, versioned by its "schema" field).
     #[arg(long)]
     json: bool,
+
+    /// Redraw every few seconds until interrupted (Ctrl-C).
+    #[arg(long, conflicts_with = "json")]
+    watch: bool,
 }
+
+/// How often `status --watch` redraws.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 impl StatusCmd {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         let (_, model) = crate::load_model(root)?;
         let systemd = SystemdBus::connect()?;
-        let status = status::gather(&model, &systemd, root)?;
-        if self.json {
-            let json = serde_json::to_string_pretty(&status).context("encoding status")?;
-            println!("{json}");
-        } else {
-            print!("{}", human(&model, &status));
+        loop {
+            let status = status::gather(&model, &systemd, root)?;
+            if self.json {
+                let json = serde_json::to_string_pretty(&status).context("encoding status")?;
+                println!("{json}");
+            } else if self.watch {
+                // Home, clear the screen, then the same text as without --watch.
+                print!("\x1b[H\x1b[2J{}", human(&model, &status));
+                std::io::Write::flush(&mut std::io::stdout())?;
+            } else {
+                print!("{}", human(&model, &status));
+            }
+            if !self.watch {
+                return Ok(());
+            }
+            std::thread::sleep(WATCH_INTERVAL);
         }
-        Ok(())
+    }
+}
+
+/// 75 s is "1m15s", 3725 s "1h02m".
+fn duration(sec: u64) -> String {
+    match sec {
+        0..60 => format!("{sec}s"),
+        60..3600 => format!("{}m{:02}s", sec / 60, sec % 60),
+        _ => format!("{}h{:02}m", sec / 3600, sec % 3600 / 60),
     }
 }
 
@@ -88,15 +113,14 @@ fn human(model: &Model, status: &Status) -> String {
             _ => "-".into(),
         });
     out.push_str(&format!("discovery: {discovery}\n"));
-    if let Some(version) = &status.image_version {
-        out.push_str(&format!("image: Flatcar {version}\n"));
-    }
+    let image = status.image.as_deref().unwrap_or("- (not prepared yet)");
+    out.push_str(&format!("image:     {image}\n"));
     if status.nodes.is_empty() {
         out.push_str("no nodes\n");
     } else {
         out.push_str(&format!(
-            "{:<4} {:<21} {:<18} {:<17} {:<15} {}\n",
-            "NODE", "UNIT", "STATE", "MAC", "IP", "ETCD"
+            "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {}\n",
+            "NODE", "UNIT", "STATE", "MAC", "IP", "UPTIME", "RESTARTS", "ETCD"
         ));
         for n in &status.nodes {
             let etcd = match n.etcd_healthy {
@@ -105,12 +129,14 @@ fn human(model: &Model, status: &Status) -> String {
                 None => "-",
             };
             out.push_str(&format!(
-                "{:<4} {:<21} {:<18} {:<17} {:<15} {}\n",
+                "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {}\n",
                 n.node,
                 n.unit,
                 format!("{}/{}", n.active_state, n.sub_state),
                 n.mac,
                 n.ip.as_deref().unwrap_or("-"),
+                n.uptime_sec.map_or("-".to_string(), duration),
+                n.restarts,
                 etcd
             ));
         }
@@ -140,4 +166,13 @@ fn human(model: &Model, status: &Status) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uptimes_are_short() {
+        let shown: Vec<String> = [0, 59, 75, 3599, 3725].map(super::duration).into();
+        assert_eq!(shown, ["0s", "59s", "1m15s", "59m59s", "1h02m"]);
+    }
 }

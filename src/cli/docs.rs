@@ -31,12 +31,10 @@ impl Completions {
             CompletionShell::Fish => Shell::Fish,
         };
         let mut command = super::Cli::command();
-        clap_complete::generate(
-            shell,
-            &mut command,
-            "coreos-cluster",
-            &mut std::io::stdout(),
-        );
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "coreos-cluster", &mut script);
+        let script = String::from_utf8(script).context("completion script")?;
+        print!("{}", super::node_completion::extend(shell, script));
         Ok(())
     }
 }

@@ -4,6 +4,8 @@ mod check;
 mod control;
 mod docs;
 mod fetch;
+mod node;
+mod node_completion;
 mod prepare;
 mod vm;
 
@@ -34,6 +36,9 @@ enum Command {
     Status(control::StatusCmd),
     Up(control::Up),
     Down(control::Down),
+    Console(node::Console),
+    Ssh(node::Ssh),
+    Logs(node::Logs),
     Check(check::Check),
     Fetch(fetch::Fetch),
     Prepare(prepare::Prepare),
@@ -42,6 +47,7 @@ enum Command {
     SetupTftp(prepare::SetupTftp),
     VmExec(vm::VmExec),
     VmStarted(vm::VmStarted),
+    VmRegister(vm::VmRegister),
     VmStop(vm::VmStop),
     Completions(docs::Completions),
     #[command(hide = true)]
@@ -55,6 +61,9 @@ impl Cli {
             Command::Status(cmd) => cmd.run(&root),
             Command::Up(cmd) => cmd.run(&root),
             Command::Down(cmd) => cmd.run(),
+            Command::Console(cmd) => cmd.run(&root),
+            Command::Ssh(cmd) => cmd.run(&root),
+            Command::Logs(cmd) => cmd.run(),
             Command::Check(cmd) => cmd.run(&root),
             Command::Fetch(cmd) => cmd.run(&root),
             Command::Prepare(cmd) => cmd.run(&root),
@@ -63,6 +72,7 @@ impl Cli {
             Command::SetupTftp(cmd) => cmd.run(&root),
             Command::VmExec(cmd) => cmd.run(&root),
             Command::VmStarted(cmd) => cmd.run(),
+            Command::VmRegister(cmd) => cmd.run(&root),
             Command::VmStop(cmd) => cmd.run(),
             Command::Completions(cmd) => cmd.run(),
             Command::ManPage(cmd) => cmd.run(),

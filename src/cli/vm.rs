@@ -1,5 +1,5 @@
 //! The helpers `coreos-vm@.service` runs around QEMU: `vm-exec` (ExecStart=),
-//! `vm-started` (ExecStartPost=) and `vm-stop` (ExecStop=).
+//! `vm-started` and `vm-register` (ExecStartPost=) and `vm-stop` (ExecStop=).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -7,16 +7,19 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::paths::Root;
+use crate::paths::{self, Root};
 use crate::qmp::Qmp;
+use crate::{machined, names, supervise};
 
 /// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
 pub const EXIT_BAD_INSTANCE: i32 = 78;
 
-/// Check a coreos-vm@ instance name, then become QEMU (ExecStart=).
+/// Check a coreos-vm@ instance name, then run QEMU (ExecStart=).
 ///
 /// Exits with status 78 when the instance is not a node number, so systemd
-/// does not restart it; otherwise executes the command in place (same PID).
+/// does not restart it. Otherwise runs the command with a serial console
+/// socket that also logs to the journal, turns SIGRTMIN+4 (machinectl
+/// poweroff) into an ACPI powerdown, and exits as QEMU exits.
 #[derive(Debug, Args)]
 pub struct VmExec {
     /// The instance: the node number as two lowercase hex digits.
@@ -29,7 +32,6 @@ pub struct VmExec {
 
 impl VmExec {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        use std::os::unix::process::CommandExt;
         let checked = crate::load_model(root)
             .map_err(anyhow::Error::from)
             .and_then(|(_, model)| {
@@ -39,10 +41,12 @@ impl VmExec {
             tracing::error!("{err:#}");
             std::process::exit(EXIT_BAD_INSTANCE);
         }
-        let err = std::process::Command::new(&self.command[0])
-            .args(&self.command[1..])
-            .exec();
-        Err(err).with_context(|| format!("executing {}", self.command[0].to_string_lossy()))
+        let dir = root.join(paths::vm_runtime_dir(&self.instance));
+        let sockets = supervise::VmSockets {
+            qmp: dir.join(paths::QMP_SOCKET),
+            serial: dir.join(paths::SERIAL_SOCKET),
+        };
+        supervise::run(&self.command, &sockets)
     }
 }
 
@@ -131,6 +135,34 @@ impl VmStop {
             );
         }
         Ok(())
+    }
+}
+
+/// Register the VM with systemd-machined (ExecStartPost=, privileged).
+///
+/// machined accepts registrations from root only (its D-Bus policy), so the
+/// unit runs just this step as root, without the service's user; machined
+/// itself checks the leader and finds the unit from the leader's cgroup.
+#[derive(Debug, Args)]
+pub struct VmRegister {
+    /// The instance: the node number as two lowercase hex digits.
+    instance: String,
+
+    /// The machine's leader (systemd sets $MAINPID: vm-exec, which QEMU runs under).
+    #[arg(long, env = "MAINPID", value_name = "PID")]
+    leader: u32,
+}
+
+impl VmRegister {
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        let tap = names::tap_name_for(&self.instance);
+        let path = root.join(format!("/sys/class/net/{tap}/ifindex"));
+        let ifindex: i32 = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the index of {tap}"))?
+            .trim()
+            .parse()
+            .with_context(|| format!("parsing {}", path.display()))?;
+        machined::register(&names::machine_name(&self.instance), self.leader, ifindex)
     }
 }
 

@@ -135,7 +135,7 @@ status=$(tb coreos-cluster status --json)
 python3 - "$status" "$version" <<'EOF'
 import json, sys
 s = json.loads(sys.argv[1])
-assert s["image_version"] == sys.argv[2], s["image_version"]
+assert s["image"] == "flatcar-stable " + sys.argv[2], s["image"]
 assert s["cluster"]["size"] == 3 and s["cluster"]["active_state"] == "active", s["cluster"]
 for n in s["nodes"]:
     assert n["ip"] == "10.77.0.%d" % (10 + n["node"]) and n["etcd_healthy"] is True, n

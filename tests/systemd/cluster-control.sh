@@ -93,7 +93,9 @@ nothing_running
 tb systemctl reset-failed
 
 log "up 3: one by one, the stagger between starts"
-tb coreos-cluster up 3
+up_out=$(tb coreos-cluster up 3)
+expect "up says which node is starting" "$up_out" "node 2 (coreos-vm@02.service) starting, waiting for its start job"
+expect "up says when it started" "$up_out" "node 2 (coreos-vm@02.service) started in"
 for i in 01 02 03; do [ "$(vm_state $i)" = active ] || fail "coreos-vm@$i not active"; done
 t1=$(tb systemctl show -p ActiveEnterTimestampMonotonic --value coreos-vm@01.service)
 t2=$(tb systemctl show -p ActiveEnterTimestampMonotonic --value coreos-vm@02.service)
@@ -120,8 +122,11 @@ for n in s["nodes"]:
     assert n["etcd_healthy"] is False, n   # no etcd in this guest, and no network
     assert n["memory_bytes"] > 10 * 2**20, n
     assert n["restarts"] == 0, n
+    assert 0 <= n["uptime_sec"] < 600, n
 assert s["memory_bytes"] == sum(n["memory_bytes"] for n in s["nodes"]), s
-assert set(s) == {"schema", "cluster", "discovery_url", "image_version", "nodes", "memory_bytes", "ksm", "other_units"}, s.keys()
+assert s["image"] is None, s["image"]   # up without prepare: nothing recorded
+assert set(s) == {"schema", "cluster", "discovery_url", "image", "nodes", "memory_bytes", "ksm",
+                  "other_units"}, s.keys()
 print("status --json: fields as expected")
 EOF
 tb coreos-cluster status
