@@ -9,7 +9,7 @@
 # PXE boot (iPXE), Ignition, our etcd unit.
 #   1. `systemctl start coreos-cluster@3`: fetched and verified, an etcd
 #      cluster forms; put on node 1, get on node 3; status --json; our nginx
-#      served the Ignition config and etcd; `ssh core@` with the key works
+#      served the Ignition config and etcd; `coreos-cluster ssh N` with the key works
 #   2. SIGKILL node 2's QEMU: it comes back with an empty RAM root and rejoins
 #   3. `systemctl stop coreos-cluster@3`: ACPI power-off, nothing left
 #   4. start again: no network needed (the release server is stopped)
@@ -90,11 +90,11 @@ etcdctl_on() { # NODE_IP ARGS...
     shift
     tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
 }
-on_node() { # NODE_IP COMMAND...
-    local ip=$1
+# The product's own ssh command, as a user reaches a node.
+on_node() { # NODE COMMAND...
+    local node=$1
     shift
-    tb ssh -i /root/.ssh-e2e-id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
-        -o LogLevel=ERROR -o ConnectTimeout=10 -o BatchMode=yes "core@$ip" "$@"
+    tb coreos-cluster ssh -i /root/.ssh-e2e-id "$node" "$@" </dev/null
 }
 wait_cluster_healthy() { # SECONDS
     local deadline=$(($(date +%s) + $1)) json
@@ -145,12 +145,12 @@ for path in /coreos-cluster/config.ign /coreos-cluster/etcd/etcd /coreos-cluster
     expect "our nginx served $path" "$http_log" "GET $path"
 done
 for i in 1 2 3; do
-    hostname=$(on_node "10.77.0.1$i" hostname) || fail "ssh core@10.77.0.1$i"
+    hostname=$(on_node "$i" hostname) || fail "coreos-cluster ssh $i"
     [ "$hostname" = "coreos-10-77-0-1$i" ] || fail "node $i host name: $hostname"
 done
-cmdline=$(on_node 10.77.0.11 cat /proc/cmdline)
+cmdline=$(on_node 1 cat /proc/cmdline)
 expect "Flatcar's kernel line" "$cmdline" "flatcar.first_boot=1 ignition.config.url=http://10.77.0.1:8777/coreos-cluster/config.ign"
-log "ssh core@ works on every node; host names from nginx; Ignition's config came from our nginx"
+log "coreos-cluster ssh N works on every node; host names from nginx; the Ignition config came from our nginx"
 
 log "scenario 2: SIGKILL node 2's QEMU: an empty RAM root rejoins its cluster"
 pid=$(tb systemctl show -p MainPID --value coreos-vm@02.service)
@@ -162,7 +162,7 @@ done
 [ "$(tb systemctl show -p NRestarts --value coreos-vm@02.service)" = 1 ] || fail "node 2 not restarted"
 rejoined=
 for _ in $(seq 120); do
-    if journal=$(on_node 10.77.0.12 journalctl -u coreos-cluster-etcd.service -o cat --no-pager 2>/dev/null) &&
+    if journal=$(on_node 2 journalctl -u coreos-cluster-etcd.service -o cat --no-pager 2>/dev/null) &&
         grep -q "rejoining: member" <<<"$journal" &&
         [ "$(etcdctl_on 10.77.0.12 get --print-value-only greeting 2>/dev/null)" = "hello from node 1" ]; then
         rejoined=1
