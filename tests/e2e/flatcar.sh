@@ -85,31 +85,12 @@ tb systemd-run --quiet --unit=release-server python3 -m http.server --bind 127.0
     --directory /srv/release "$release_port"
 for _ in $(seq 50); do tb curl -fsS -o /dev/null "http://127.0.0.1:$release_port/" && break; sleep 0.1; done
 
-etcdctl_on() { # NODE_IP ARGS...
-    local ip=$1
-    shift
-    tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
-}
 # The product's own ssh command, as a user reaches a node.
 on_node() { # NODE COMMAND...
     local node=$1
     shift
     tb coreos-cluster ssh -i /root/.ssh-e2e-id "$node" "$@" </dev/null
 }
-wait_cluster_healthy() { # SECONDS
-    local deadline=$(($(date +%s) + $1)) json
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        json=$(tb coreos-cluster status --json 2>/dev/null) || true
-        if python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert len(s["nodes"]) == 3 and all(n["etcd_healthy"] for n in s["nodes"])' "$json" 2>/dev/null; then
-            return 0
-        fi
-        sleep 2
-    done
-    tb coreos-cluster status >&2 || true
-    for i in 01 02 03; do tb journalctl -u "coreos-vm@$i" -o cat --no-pager | tail -15 >&2; done
-    fail "the cluster did not become healthy within $1 s"
-}
-
 log "scenario 1: systemctl start coreos-cluster@3 from an empty cache"
 start=$(date +%s)
 tb systemctl start coreos-cluster@3.service || {
@@ -153,13 +134,7 @@ expect "Flatcar's kernel line" "$cmdline" "flatcar.first_boot=1 ignition.config.
 log "coreos-cluster ssh N works on every node; host names from nginx; the Ignition config came from our nginx"
 
 log "scenario 2: SIGKILL node 2's QEMU: an empty RAM root rejoins its cluster"
-pid=$(tb systemctl show -p MainPID --value coreos-vm@02.service)
-tb kill -KILL "$pid"
-for _ in $(seq 100); do
-    [ "$(tb systemctl show -p NRestarts --value coreos-vm@02.service)" = 1 ] && break
-    sleep 0.1
-done
-[ "$(tb systemctl show -p NRestarts --value coreos-vm@02.service)" = 1 ] || fail "node 2 not restarted"
+kill_qemu_wait_restart 02
 rejoined=
 for _ in $(seq 120); do
     if journal=$(on_node 2 journalctl -u coreos-cluster-etcd.service -o cat --no-pager 2>/dev/null) &&

@@ -19,25 +19,6 @@ demo=
 testbed_make_guest_root 512 10
 testbed_boot multi-user.target
 
-etcdctl_on() { # NODE_IP ARGS...
-    local ip=$1
-    shift
-    tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
-}
-# Waits until every node of a 3-node cluster reports etcd healthy.
-wait_cluster_healthy() { # SECONDS
-    local deadline=$(( $(date +%s) + $1 )) json
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        json=$(tb coreos-cluster status --json 2>/dev/null) || true
-        if python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert len(s["nodes"]) == 3 and all(n["etcd_healthy"] for n in s["nodes"])' "$json" 2>/dev/null; then
-            return 0
-        fi
-        sleep 1
-    done
-    tb coreos-cluster status >&2 || true
-    for i in 01 02 03; do tb journalctl -u "coreos-vm@$i" -o cat --no-pager | grep test-guest | tail -5 >&2; done
-    fail "the cluster did not become healthy within $1 s"
-}
 put_get() { # KEY VALUE
     etcdctl_on 10.77.0.11 put "$1" "$2" >/dev/null
     local got
@@ -83,14 +64,8 @@ if [ -n "$demo" ]; then
 fi
 
 log "scenario 2: SIGKILL node 2's QEMU: systemd restarts it and it rejoins"
-pid=$(tb systemctl show -p MainPID --value coreos-vm@02.service)
 since=(--since "@$(date +%s)")
-tb kill -KILL "$pid"
-for _ in $(seq 100); do
-    [ "$(tb systemctl show -p NRestarts --value coreos-vm@02.service)" = 1 ] && break
-    sleep 0.1
-done
-[ "$(tb systemctl show -p NRestarts --value coreos-vm@02.service)" = 1 ] || fail "node 2 not restarted"
+kill_qemu_wait_restart 02
 for _ in $(seq 180); do
     journal=$(tb journalctl -u coreos-vm@02 -o cat --no-pager "${since[@]}")
     grep -q "test-guest: etcd healthy" <<<"$journal" && break

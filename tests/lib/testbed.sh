@@ -236,3 +236,59 @@ testbed_shutdown() {
         TESTBED_WORK=
     fi
 }
+
+# Stand-ins for prepare and the network and HTTP units, for tests about the
+# running VMs (they make the taps by hand); network-boot.sh and the
+# end-to-end tests run the real ones.
+testbed_standin_units() {
+    local r=$TESTBED_ROOT unit
+    for unit in coreos-cluster@.service coreos-cluster-network.service coreos-cluster-http.service; do
+        mkdir -p "$r/etc/systemd/system/$unit.d"
+    done
+    printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/coreos-cluster check --quiet --size %%i\n' \
+        > "$r/etc/systemd/system/coreos-cluster@.service.d/test-standin.conf"
+    for unit in coreos-cluster-network.service coreos-cluster-http.service; do
+        printf '[Service]\nExecStartPre=\nExecStart=\nExecStart=/bin/true\n' \
+            > "$r/etc/systemd/system/$unit.d/test-standin.conf"
+    done
+    ln -s /dev/null "$r/etc/systemd/system/systemd-networkd-wait-online@coreos-br0:no-carrier.service"
+}
+
+# etcdctl (v3 API) against one node, from inside the test bed.
+etcdctl_on() { # NODE_IP ARGS...
+    local ip=$1
+    shift
+    tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
+}
+
+# Waits until every node of a 3-node cluster reports etcd healthy; on failure
+# shows status and the end of each VM's serial log.
+wait_cluster_healthy() { # SECONDS
+    local deadline=$(($(date +%s) + $1)) json
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        json=$(tb coreos-cluster status --json 2>/dev/null) || true
+        if python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert len(s["nodes"]) == 3 and all(n["etcd_healthy"] for n in s["nodes"])' "$json" 2>/dev/null; then
+            return 0
+        fi
+        sleep 1
+    done
+    tb coreos-cluster status >&2 || true
+    local i
+    for i in 01 02 03; do tb journalctl -u "coreos-vm@$i" -o cat --no-pager | tail -8 >&2; done
+    fail "the cluster did not become healthy within $1 s"
+}
+
+# SIGKILLs a VM's QEMU (the child of the unit's vm-exec) and waits until
+# systemd has restarted the unit.
+kill_qemu_wait_restart() { # INSTANCE
+    local unit=coreos-vm@$1.service leader qemu restarts
+    restarts=$(tb systemctl show -p NRestarts --value "$unit")
+    leader=$(tb systemctl show -p MainPID --value "$unit")
+    qemu=$(tb pgrep -P "$leader" qemu-system) || fail "no QEMU under $unit's $leader"
+    tb kill -KILL "$qemu"
+    for _ in $(seq 100); do
+        [ "$(tb systemctl show -p NRestarts --value "$unit")" = $((restarts + 1)) ] && return 0
+        sleep 0.1
+    done
+    fail "$unit not restarted after its QEMU was killed"
+}

@@ -27,27 +27,7 @@ extra-args = $boot_guest
 extra-args = $boot_guest
 EOF
 
-# Stand-ins for `prepare`, `setup-network` and `setup-http`: this test is
-# about starting and stopping (taps made by hand below); network-boot.sh and
-# the end-to-end test run those for real.
-standin() { # UNIT
-    mkdir -p "$r/etc/systemd/system/$1.d"
-    cat > "$r/etc/systemd/system/$1.d/test-standin.conf"
-}
-standin coreos-cluster@.service <<'EOF'
-[Service]
-ExecStartPre=
-ExecStartPre=/usr/bin/coreos-cluster check --quiet --size %i
-EOF
-for unit in coreos-cluster-network.service coreos-cluster-http.service; do
-    standin "$unit" <<'EOF'
-[Service]
-ExecStartPre=
-ExecStart=
-ExecStart=/bin/true
-EOF
-done
-ln -s /dev/null "$r/etc/systemd/system/systemd-networkd-wait-online@coreos-br0:no-carrier.service"
+testbed_standin_units
 
 testbed_boot
 tb systemd-sysusers coreos-cluster.conf

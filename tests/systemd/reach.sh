@@ -24,26 +24,7 @@ max-nodes = 3
 [vm]
 extra-args = $boot_guest
 EOF
-# Stand-ins for prepare and the network and HTTP units: this test is about
-# the running VMs (taps made by hand below).
-standin() { # UNIT
-    mkdir -p "$r/etc/systemd/system/$1.d"
-    cat > "$r/etc/systemd/system/$1.d/test-standin.conf"
-}
-standin coreos-cluster@.service <<'EOF'
-[Service]
-ExecStartPre=
-ExecStartPre=/usr/bin/coreos-cluster check --quiet --size %i
-EOF
-for unit in coreos-cluster-network.service coreos-cluster-http.service; do
-    standin "$unit" <<'EOF'
-[Service]
-ExecStartPre=
-ExecStart=
-ExecStart=/bin/true
-EOF
-done
-ln -s /dev/null "$r/etc/systemd/system/systemd-networkd-wait-online@coreos-br0:no-carrier.service"
+testbed_standin_units
 
 testbed_boot
 tb systemd-sysusers coreos-cluster.conf
@@ -168,13 +149,7 @@ expect "stopped node refused" "$out" "node 2 is not running"
 log "SIGKILL of a VM's QEMU: systemd restarts it and machined lists it again"
 since=(--since "@$(date +%s)")
 old_leader=$(tb systemctl show -p MainPID --value coreos-vm@01.service)
-qemu=$(tb pgrep -P "$old_leader" qemu-system)
-tb kill -KILL "$qemu"
-for _ in $(seq 100); do
-    [ "$(tb systemctl show -p NRestarts --value coreos-vm@01.service)" = 1 ] && break
-    sleep 0.1
-done
-[ "$(tb systemctl show -p NRestarts --value coreos-vm@01.service)" = 1 ] || fail "node 1 not restarted"
+kill_qemu_wait_restart 01
 wait_guest_ready 01 "${since[@]}"
 wait_machines "coreos-vm-01 vm
 coreos-vm-03 vm"
