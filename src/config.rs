@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 
 use crate::paths::{Root, CONFIG_FILE, DROPIN_DIR};
 use crate::values::{check_text, quoted, TextKind};
@@ -553,6 +554,16 @@ fn read_source(root: &Root, path: &Path) -> Result<Source, ConfigError> {
         return Err(refuse(format!(
             "is {}, not a regular file; config files must be regular files",
             file_kind(&meta)
+        )));
+    }
+    // The generator reads it as root, the config check as a dynamic user and
+    // vm-exec as the service user: a file only root may read would pass in
+    // one and fail in the others, so every reader refuses it alike.
+    if meta.mode() & 0o004 == 0 {
+        return Err(refuse(format!(
+            "is not readable by every user (mode {:04o}); the config check and the VMs \
+             read it unprivileged: chmod a+r (it holds no secrets)",
+            meta.mode() & 0o7777
         )));
     }
     let mut bytes = Vec::new();

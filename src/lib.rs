@@ -11,6 +11,7 @@
 //! - `output`: `RenderedFile` (built from a template), and writing: fresh, or atomic and only what changed.
 //! - `unit_syntax`: escaping values for unit files.
 //! - `generator`, `network`, `http`, `boot`: renderers, model → `Vec<RenderedFile>`, pure.
+//! - `access`: what the service user may read; publishing no wider than the source.
 //! - `prepare`: what the cluster's units run first: discovery, render, write, copy images.
 //! - `discovery`: allocating an etcd discovery URL over HTTP.
 //! - `systemd`: the narrow D-Bus trait and its zbus implementation.
@@ -20,6 +21,7 @@
 //! - `logging`, `kmsg`: the CLI's log (journal with priorities, or stderr); the generator's (/dev/kmsg).
 //! - `cli`: argument parsing and dispatch, one module per group of subcommands.
 
+pub mod access;
 pub mod boot;
 pub mod cli;
 pub mod cluster;
@@ -50,5 +52,6 @@ use paths::Root;
 pub fn load_model(root: &Root) -> Result<(config::Sources, Model), ConfigError> {
     let (sources, raw) = config::load(root)?;
     let model = Model::from_raw(&raw, &sources)?;
+    access::check_named_files(root, &model)?;
     Ok((sources, model))
 }

@@ -22,6 +22,9 @@ pub const KSM_UNIT: &str = "coreos-cluster-ksm.service";
 /// tftp-hpa's unit, extended by a drop-in for the pxelinux boot method.
 pub const TFTPD_UNIT: &str = "tftpd.service";
 
+/// The user that runs the VMs and nginx and owns the taps (sysusers.d).
+pub const SERVICE_USER: &str = "coreos-cluster";
+
 /// Node i's tap is `coreos-tapNN`, NN its instance.
 pub const TAP_PREFIX: &str = "coreos-tap";
 

@@ -9,10 +9,10 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use crate::boot::{self, EtcdBootstrap};
-use crate::model::{Discovery, Model, NetworkMode};
+use crate::model::{Discovery, ImageSource, Model, NetworkMode};
 use crate::output::{sync_dir, write_changed, write_if_changed};
 use crate::paths::{Root, CLOUD_CONFIG, DISCOVERY_URL_FILE, NETWORK_DIR};
-use crate::{discovery, http, names, network};
+use crate::{access, discovery, http, names, network};
 
 /// Prepares what a cluster of `size` (the unit's instance, unparsed) boots
 /// from. `say` gets one line per step worth telling.
@@ -44,10 +44,7 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
     }
 
     let template = match &model.cloud_config.template {
-        Some(path) => Some(
-            std::fs::read_to_string(root.join(path))
-                .with_context(|| format!("reading cloud-config template {}", path.display()))?,
-        ),
+        Some(path) => Some(access::read_template(root, path)?),
         None => None,
     };
     let files = boot::render(
@@ -56,12 +53,32 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
         size,
         host,
         &bootstrap,
-        template.as_deref(),
+        template.as_ref().map(|(text, _)| text.as_str()),
     )?;
-    write_changed(&root.join("/"), &files, 0o644)?;
+    // The cloud-config comes first; one made from the user's template is
+    // published no wider than the template.
+    let (cloud_config, boot_script) = files.split_at(1);
+    let cloud_config_mode = template
+        .as_ref()
+        .map_or(0o644, |(_, meta)| access::published_mode(meta));
+    write_changed(&root.join("/"), cloud_config, cloud_config_mode)?;
+    if let Some((_, meta)) = &template {
+        access::copy_group(meta, &root.join(boot::cloud_config_path(&model)))?;
+    }
+    write_changed(&root.join("/"), boot_script, 0o644)?;
 
+    let user = access::ServiceUser::lookup(root);
     for copy in boot::copies(&model) {
-        install_file(&root.join(&copy.source), &root.join(&copy.dest), copy.what)?;
+        let meta =
+            access::check_source(&user, root, &copy.source, copy.what).map_err(|err| {
+                match (copy.is_image, &model.image.source) {
+                    (true, ImageSource::Flatcar { .. }) => anyhow::anyhow!(
+                        "{err:#}; run `coreos-cluster fetch` to download and verify the image"
+                    ),
+                    _ => err,
+                }
+            })?;
+        install_file(&meta, &root.join(&copy.source), &root.join(&copy.dest))?;
     }
     say(&format!(
         "prepared {size} nodes: cloud-config at {}, boot script {}",
@@ -125,12 +142,12 @@ pub fn host_address(model: &Model) -> anyhow::Result<Ipv4Addr> {
     }
 }
 
-/// Puts `source` at `dest` (hard link when possible, else a copy), unless
-/// `dest` already has the same size and modification time. The swap is
-/// atomic: a VM booting meanwhile gets the old file or the new one.
-pub fn install_file(source: &Path, dest: &Path, what: &str) -> anyhow::Result<bool> {
-    let meta = std::fs::metadata(source)
-        .with_context(|| format!("{what} not found: looked for {}", source.display()))?;
+/// Puts `source` (whose metadata is `meta`) at `dest` (hard link when
+/// possible, else a copy no wider than the source), unless `dest` already has
+/// the same size and modification time. The swap is atomic: a VM booting
+/// meanwhile gets the old file or the new one; a failed copy (a full disk)
+/// leaves the old one and names the path.
+pub fn install_file(meta: &std::fs::Metadata, source: &Path, dest: &Path) -> anyhow::Result<bool> {
     if let Ok(existing) = std::fs::metadata(dest) {
         if existing.len() == meta.len() && existing.modified().ok() == meta.modified().ok() {
             return Ok(false);
@@ -145,12 +162,22 @@ pub fn install_file(source: &Path, dest: &Path, what: &str) -> anyhow::Result<bo
     ));
     let _ = std::fs::remove_file(&tmp);
     if std::fs::hard_link(source, &tmp).is_err() {
-        std::fs::copy(source, &tmp)
-            .with_context(|| format!("copying {} to {}", source.display(), dir.display()))?;
-        let file = std::fs::File::options().write(true).open(&tmp)?;
-        file.set_modified(meta.modified()?)?;
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        let copied = (|| {
+            std::fs::copy(source, &tmp)?;
+            let file = std::fs::File::options().write(true).open(&tmp)?;
+            file.set_modified(meta.modified()?)?;
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(access::published_mode(
+                meta,
+            )))?;
+            file.sync_all()
+        })();
+        if let Err(err) = copied {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err)
+                .with_context(|| format!("copying {} to {}", source.display(), dest.display()));
+        }
+        access::copy_group(meta, &tmp)?;
     }
     std::fs::rename(&tmp, dest).with_context(|| format!("installing {}", dest.display()))?;
     Ok(true)
