@@ -11,6 +11,7 @@ use crate::names::{
 };
 use crate::output::{header, RenderedFile};
 use crate::paths::UNIT_DIR;
+use crate::timeouts;
 use crate::unit_syntax::{environment, escape_specifiers, exec_arg};
 
 /// Where the generator links units to start at boot.
@@ -20,15 +21,13 @@ const DROPIN: &str = "50-coreos-cluster.conf";
 /// Per-node drop-ins need their own name: a file named like the template's
 /// would replace it for that instance instead of adding to it.
 const NODE_DROPIN: &str = "60-coreos-cluster-node.conf";
-/// Seconds the stop timeout leaves beyond the ACPI grace period.
-const STOP_MARGIN_SEC: u32 = 15;
 
 #[derive(Template)]
 #[template(path = "generator/vm.conf", escape = "none")]
 struct VmDropIn<'a> {
     header: &'a str,
     environment: Vec<String>,
-    stop_timeout_sec: u32,
+    stop_timeout_sec: u64,
 }
 
 #[derive(Template)]
@@ -46,6 +45,8 @@ struct ClusterDropIn<'a> {
     header: &'a str,
     wants: Vec<&'a str>,
     writable: Vec<String>,
+    start_timeout_sec: u64,
+    stop_timeout_sec: u64,
 }
 
 #[derive(Template)]
@@ -75,7 +76,7 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
             &VmDropIn {
                 header,
                 environment: vm_environment(model),
-                stop_timeout_sec: model.vm.powerdown_timeout_sec + STOP_MARGIN_SEC,
+                stop_timeout_sec: timeouts::vm_stop(model).as_secs(),
             },
         ),
         RenderedFile::from_template(
@@ -84,6 +85,8 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
                 header,
                 wants: cluster_wants(model),
                 writable: writable_roots(model),
+                start_timeout_sec: timeouts::cluster_start(model).as_secs(),
+                stop_timeout_sec: timeouts::cluster_stop(model).as_secs(),
             },
         ),
     ];

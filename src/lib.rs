@@ -16,6 +16,7 @@
 //! - `discovery`: allocating an etcd discovery URL over HTTP.
 //! - `systemd`: the narrow D-Bus trait and its zbus implementation.
 //! - `cluster`: `up` and `down` over that trait.
+//! - `timeouts`: unit and helper timeouts derived from the config, nested.
 //! - `status`: what `coreos-cluster status` reports.
 //! - `qmp`: a minimal QMP client (greeting, ACPI powerdown).
 //! - `logging`, `kmsg`: the CLI's log (journal with priorities, or stderr); the generator's (/dev/kmsg).
@@ -40,6 +41,7 @@ pub mod prepare;
 pub mod qmp;
 pub mod status;
 pub mod systemd;
+pub mod timeouts;
 pub mod unit_syntax;
 pub mod validate;
 pub mod values;

@@ -51,7 +51,7 @@ impl Cli {
         match self.command {
             Command::Status(cmd) => cmd.run(&root),
             Command::Up(cmd) => cmd.run(&root),
-            Command::Down(cmd) => cmd.run(),
+            Command::Down(cmd) => cmd.run(&root),
             Command::Check(cmd) => cmd.run(&root),
             Command::Prepare(cmd) => cmd.run(&root),
             Command::SetupNetwork(cmd) => cmd.run(&root),
