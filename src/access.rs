@@ -82,13 +82,11 @@ pub fn check_source(
     }
     if !user.can_read(&meta) {
         bail!(
-            "{what}: {} (mode {:04o}, owner {}:{}) is not readable by the {SERVICE_USER} user, \
+            "{what}: {} (mode {:04o}) is not readable by the {SERVICE_USER} user, \
              which serves it; make it readable by that user (e.g. chmod o+r, or chgrp \
              {SERVICE_USER} and chmod g+r) instead of publishing a private file",
             path.display(),
-            meta.mode() & 0o7777,
-            meta.uid(),
-            meta.gid()
+            meta.mode() & 0o7777
         );
     }
     Ok(meta)
@@ -130,11 +128,11 @@ pub fn read_template(root: &Root, path: &Path) -> anyhow::Result<(String, std::f
     let text = String::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("{what}: {} is not UTF-8 text", path.display()))?;
     check_text(&text, TextKind::Lines).map_err(|why| {
-        anyhow::anyhow!(
-            "{what}: {}: {}",
-            path.display(),
-            why.split_once("; ").map_or(why.as_str(), |(_, rule)| rule)
-        )
+        // Not the text itself: the position says where.
+        let rule = why
+            .split_once(" holds ")
+            .map_or(why.as_str(), |(_, rule)| rule);
+        anyhow::anyhow!("{what}: {} holds {rule}", path.display())
     })?;
     Ok((text, meta))
 }
@@ -145,10 +143,12 @@ pub fn check_named_files(root: &Root, model: &Model) -> Result<(), ConfigError> 
     let Some(path) = &model.cloud_config.template else {
         return Ok(());
     };
-    read_template(root, path)
-        .map(drop)
-        .map_err(|err| ConfigError {
-            location: path.display().to_string(),
-            message: format!("{err:#}"),
-        })
+    read_template(root, path).map(drop).map_err(|err| {
+        // The location already names the file.
+        let shown = path.display().to_string();
+        ConfigError {
+            message: format!("{err:#}").replacen(&format!(" {shown}"), "", 1),
+            location: shown,
+        }
+    })
 }

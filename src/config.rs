@@ -387,13 +387,13 @@ fn plain_message(message: &str) -> String {
         ("expected a string", "expected a string in quotes"),
         ("expected a map", "expected a table"),
     ];
-    // An integer beyond 64 bits: toml tried i128.
-    let mut plain = match message.strip_suffix(" as i128, expected an integer") {
-        Some(start) => format!("{} is too large", start.replace("invalid type: ", "")),
-        None => message.to_string(),
-    };
+    let mut plain = message.to_string();
     for (rust, toml) in PLAIN {
         plain = plain.replace(rust, toml);
+    }
+    // An integer beyond 64 bits: toml tried i128.
+    if let Some(start) = plain.strip_suffix(" as i128, expected an integer") {
+        plain = format!("{} is too large", start.replace("invalid type: ", ""));
     }
     // `expected struct RawNode` and the like: every struct here is a table.
     while let Some(start) = plain.find("struct Raw") {
@@ -510,18 +510,17 @@ fn config_paths(root: &Root) -> Result<Vec<PathBuf>, ConfigError> {
             continue;
         }
         // Its name is printed in the header of every rendered file.
-        let shown = dropin_dir.join(lossy.as_ref());
+        let refuse = |message: String| ConfigError {
+            location: dropin_dir.display().to_string(),
+            message,
+        };
         let Some(name) = raw_name.to_str() else {
-            return Err(ConfigError {
-                location: quoted(&shown.to_string_lossy()),
-                message: "file name is not valid UTF-8; rename the drop-in".to_string(),
-            });
+            return Err(refuse(format!(
+                "drop-in {raw_name:?}: its name is not valid UTF-8; rename it"
+            )));
         };
         if let Err(why) = check_text(name, TextKind::Line) {
-            return Err(ConfigError {
-                location: quoted(&shown.to_string_lossy()),
-                message: format!("drop-in name refused: {why}"),
-            });
+            return Err(refuse(format!("drop-in name refused: {why}")));
         }
         dropins.push(dropin_dir.join(name));
     }
