@@ -40,6 +40,9 @@ step "cargo test (unit and golden tests)" cargo test --quiet
 for test in tests/systemd/*.sh; do
     step "$test" timeout 600 "$test"
 done
+for test in tests/faults/*.sh; do
+    step "$test" timeout 600 "$test"
+done
 step "tests/prepare/discovery.sh (etcd, public service stand-in)" timeout 300 tests/prepare/discovery.sh
 
 # The package, built once with makepkg, is what the package and end-to-end tests install.
