@@ -13,7 +13,7 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
 use crate::paths::{Root, CONFIG_FILE, DROPIN_DIR};
-use crate::values::{check_text, quoted, TextKind};
+use crate::values::{check_text, quoted, TextKind, SHOWN_CHARS};
 
 /// A config file as read, kept so errors can point into it.
 #[derive(Debug, Clone)]
@@ -378,6 +378,9 @@ pub fn parse(sources: &Sources, file: usize) -> Result<RawConfig, ConfigError> {
     })
 }
 
+/// The longest message toml or serde may give before it is shortened.
+const MAX_MESSAGE_CHARS: usize = 200;
+
 /// serde and toml speak of Rust types; say what a TOML author writes instead.
 fn plain_message(message: &str) -> String {
     const PLAIN: &[(&str, &str)] = &[
@@ -390,6 +393,25 @@ fn plain_message(message: &str) -> String {
     let mut plain = message.to_string();
     for (rust, toml) in PLAIN {
         plain = plain.replace(rust, toml);
+    }
+    // serde repeats a value of the wrong type whole: keep a message short
+    // enough for one journal or kmsg record.
+    let quoted_value = (plain.find("string \""), plain.rfind("\", expected"));
+    if let (Some(start), Some(end)) = quoted_value {
+        let value = &plain[start + "string \"".len()..end];
+        if value.chars().count() > SHOWN_CHARS {
+            let shown: String = value.chars().take(SHOWN_CHARS).collect();
+            let size = value.len();
+            plain.replace_range(
+                start..end + 1,
+                &format!("string \"{shown}\"… ({size} bytes)"),
+            );
+        }
+    }
+    if plain.chars().count() > MAX_MESSAGE_CHARS {
+        let size = plain.len();
+        plain = plain.chars().take(MAX_MESSAGE_CHARS).collect();
+        plain.push_str(&format!("… ({size} bytes)"));
     }
     // An integer beyond 64 bits: toml tried i128.
     if let Some(start) = plain.strip_suffix(" as i128, expected an integer") {

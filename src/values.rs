@@ -47,7 +47,7 @@ pub fn check_text(text: &str, kind: TextKind) -> Result<(), String> {
 
 /// Longest part of a value a message repeats: a message must fit a journal
 /// or kmsg record, and a 1 MiB value says nothing more than its start.
-const SHOWN_CHARS: usize = 60;
+pub const SHOWN_CHARS: usize = 60;
 
 /// A value for a message: quoted and escaped, shortened to its first
 /// characters and its size when long.
