@@ -259,6 +259,8 @@ pub struct Copy {
     pub source: PathBuf,
     pub dest: PathBuf,
     pub what: &'static str,
+    /// The kernel or initrd (which `fetch` provides), not a syslinux file.
+    pub is_image: bool,
 }
 
 /// The kernel, the initrd and (pxelinux) the syslinux files.
@@ -269,11 +271,13 @@ pub fn copies(model: &Model) -> Vec<Copy> {
             source: model.image.kernel.clone(),
             dest: dir.join(KERNEL),
             what: "kernel (image.kernel)",
+            is_image: true,
         },
         Copy {
             source: model.image.initrd.clone(),
             dest: dir.join(INITRD),
             what: "initrd (image.initrd)",
+            is_image: true,
         },
     ];
     if model.boot.method == BootMethod::Pxelinux {
@@ -282,6 +286,7 @@ pub fn copies(model: &Model) -> Vec<Copy> {
                 source: model.boot.syslinux_dir.join(name),
                 dest: model.tftp_root.join(name),
                 what: "syslinux file (boot.syslinux-dir; package syslinux)",
+                is_image: false,
             });
         }
     }

@@ -7,11 +7,7 @@ use anyhow::bail;
 use crate::model::NodeIndex;
 use crate::names::{cluster_unit, vm_unit, CLUSTER_PATTERN, VM_PATTERN};
 use crate::systemd::{JobOutcome, Systemd, UnitState};
-
-/// How long `up` waits for one VM's start job (QEMU's QMP greeting included).
-pub const VM_START_TIMEOUT: Duration = Duration::from_secs(90);
-/// How long `down` waits for all stop jobs; below coreos-cluster@'s TimeoutStopSec.
-pub const VMS_STOP_TIMEOUT: Duration = Duration::from_secs(270);
+use crate::timeouts::VM_START_TIMEOUT;
 
 /// Another cluster unit that is running or starting, if any.
 fn other_active_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<Option<UnitState>> {
@@ -93,9 +89,11 @@ pub fn up(
 /// Stops every coreos-vm@ unit that is not already stopped, all at once.
 /// Run for cluster `owner`, it leaves the VMs alone while another cluster is
 /// active: a refused or failed second start must not stop the running one.
+/// `wait` bounds the wait for the stop jobs (`timeouts::down_wait`).
 pub fn down(
     systemd: &dyn Systemd,
     owner: Option<u8>,
+    wait: Duration,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     if let Some(size) = owner {
@@ -118,7 +116,7 @@ pub fn down(
         return Ok(());
     }
     let t = Instant::now();
-    let outcomes = systemd.stop_units(&units, VMS_STOP_TIMEOUT)?;
+    let outcomes = systemd.stop_units(&units, wait)?;
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|(_, outcome)| !outcome.is_done())
@@ -182,7 +180,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        down(&fake, None, &mut |_| {}).unwrap();
+        down(&fake, None, Duration::ZERO, &mut |_| {}).unwrap();
         assert_eq!(
             *fake.calls.borrow(),
             ["stop coreos-vm@01.service coreos-vm@03.service"]
@@ -199,9 +197,9 @@ mod tests {
             ],
             ..Default::default()
         };
-        down(&fake, Some(2), &mut |_| {}).unwrap();
+        down(&fake, Some(2), Duration::ZERO, &mut |_| {}).unwrap();
         assert!(fake.calls.borrow().is_empty());
-        down(&fake, Some(3), &mut |_| {}).unwrap();
+        down(&fake, Some(3), Duration::ZERO, &mut |_| {}).unwrap();
         assert_eq!(*fake.calls.borrow(), ["stop coreos-vm@01.service"]);
     }
 }

@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer};
 
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+
 use crate::paths::{Root, CONFIG_FILE, DROPIN_DIR};
+use crate::values::{check_text, quoted, TextKind, SHOWN_CHARS};
 
 /// A config file as read, kept so errors can point into it.
 #[derive(Debug, Clone)]
@@ -419,20 +423,137 @@ fn field_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
 /// Parses one file's text. `file` is its index in `Sources`.
 pub fn parse(sources: &Sources, file: usize) -> Result<RawConfig, ConfigError> {
     let text = &sources.files[file].text;
+    check_all_text(sources, file)?;
     CURRENT_FILE.with(|c| c.set(file));
     toml::from_str::<RawConfig>(text).map_err(|err| {
-        let offset = err.span().map_or(0, |s| s.start);
+        let span = err.span();
+        let mut message = plain_message(err.message().trim_end());
+        // toml marks the repeated key but does not name it.
+        if let (true, Some(span)) = (message == "duplicate key", &span) {
+            let key = text.get(span.clone()).unwrap_or_default();
+            message = format!("duplicate key {}", quoted(key.trim()));
+        }
         ConfigError {
-            location: sources.locate(file, offset),
-            // serde names Rust types; say what a TOML author writes instead.
-            message: err
-                .message()
-                .trim_end()
-                .replace("expected i64", "expected an integer")
-                .replace("expected a boolean", "expected true or false"),
+            location: sources.locate(file, span.map_or(0, |s| s.start)),
+            message,
         }
     })
 }
+
+/// The longest message toml or serde may give before it is shortened.
+const MAX_MESSAGE_CHARS: usize = 200;
+
+/// serde and toml speak of Rust types; say what a TOML author writes instead.
+fn plain_message(message: &str) -> String {
+    const PLAIN: &[(&str, &str)] = &[
+        ("expected i64", "expected an integer"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a sequence", "expected an array"),
+        ("expected a string", "expected a string in quotes"),
+        ("expected a map", "expected a table"),
+    ];
+    let mut plain = message.to_string();
+    for (rust, toml) in PLAIN {
+        plain = plain.replace(rust, toml);
+    }
+    // serde repeats a value of the wrong type whole: keep a message short
+    // enough for one journal or kmsg record.
+    let quoted_value = (plain.find("string \""), plain.rfind("\", expected"));
+    if let (Some(start), Some(end)) = quoted_value {
+        let value = &plain[start + "string \"".len()..end];
+        if value.chars().count() > SHOWN_CHARS {
+            let shown: String = value.chars().take(SHOWN_CHARS).collect();
+            let size = value.len();
+            plain.replace_range(
+                start..end + 1,
+                &format!("string \"{shown}\"… ({size} bytes)"),
+            );
+        }
+    }
+    if plain.chars().count() > MAX_MESSAGE_CHARS {
+        let size = plain.len();
+        plain = plain.chars().take(MAX_MESSAGE_CHARS).collect();
+        plain.push_str(&format!("… ({size} bytes)"));
+    }
+    // An integer beyond 64 bits: toml tried i128.
+    if let Some(start) = plain.strip_suffix(" as i128, expected an integer") {
+        plain = format!("{} is too large", start.replace("invalid type: ", ""));
+    }
+    // `expected struct RawNode` and the like: every struct here is a table.
+    while let Some(start) = plain.find("struct Raw") {
+        let name = start + "struct ".len();
+        let end = plain[name..]
+            .find(|c: char| !c.is_alphanumeric())
+            .map_or(plain.len(), |i| name + i);
+        plain.replace_range(start..end, "a table");
+    }
+    plain
+}
+
+/// Applies the one text rule (`values::check_text`) to every key and string
+/// of a file before anything else reads it, so no value that reaches a
+/// rendered file or a message can hold a control character.
+fn check_all_text(sources: &Sources, file: usize) -> Result<(), ConfigError> {
+    // A file that does not parse gets toml's own error from `parse`.
+    let Ok(table) = toml::de::DeTable::parse(&sources.files[file].text) else {
+        return Ok(());
+    };
+    let mut bad = None;
+    walk_table(table.get_ref(), "", &mut |key, offset, text| {
+        if bad.is_none() {
+            if let Err(why) = check_text(text, TextKind::Line) {
+                bad = Some(ConfigError {
+                    location: sources.locate(file, offset),
+                    message: format!("{key}: {why}"),
+                });
+            }
+        }
+    });
+    bad.map_or(Ok(()), Err)
+}
+
+/// Calls `visit(key path, offset, text)` for every key and string below `table`.
+fn walk_table(table: &toml::de::DeTable, prefix: &str, visit: &mut dyn FnMut(&str, usize, &str)) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            quoted_key(key.get_ref())
+        } else {
+            format!("{prefix}.{}", quoted_key(key.get_ref()))
+        };
+        visit(&path, key.span().start, key.get_ref());
+        walk_value(value, &path, visit);
+    }
+}
+
+fn walk_value(
+    value: &toml::Spanned<toml::de::DeValue>,
+    path: &str,
+    visit: &mut dyn FnMut(&str, usize, &str),
+) {
+    use toml::de::DeValue;
+    match value.get_ref() {
+        DeValue::String(text) => visit(path, value.span().start, text),
+        DeValue::Array(items) => items.iter().for_each(|item| walk_value(item, path, visit)),
+        DeValue::Table(table) => walk_table(table, path, visit),
+        _ => {}
+    }
+}
+
+/// A key as a message shows it: bare when TOML would write it bare.
+fn quoted_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if bare {
+        key.to_string()
+    } else {
+        quoted(key)
+    }
+}
+
+/// Config files are small; a larger one is a mistake (or `/dev/zero`).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Reads the main file (if any) and the drop-ins below `root`, and merges them.
 /// A missing main file is not an error: the built-in defaults apply.
@@ -452,8 +573,10 @@ pub fn load(root: &Root) -> Result<(Sources, RawConfig), ConfigError> {
 fn config_paths(root: &Root) -> Result<Vec<PathBuf>, ConfigError> {
     let mut paths = Vec::new();
     let main = PathBuf::from(CONFIG_FILE);
-    if root.join(&main).exists() {
-        paths.push(main);
+    match std::fs::symlink_metadata(root.join(&main)) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(io_error(&main, &err)),
+        Ok(_) => paths.push(main),
     }
     let dropin_dir = PathBuf::from(DROPIN_DIR);
     let entries = match std::fs::read_dir(root.join(&dropin_dir)) {
@@ -464,20 +587,78 @@ fn config_paths(root: &Root) -> Result<Vec<PathBuf>, ConfigError> {
     let mut dropins = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|err| io_error(&dropin_dir, &err))?;
-        let name = entry.file_name();
+        let raw_name = entry.file_name();
         // Like systemd's drop-ins: only `*.toml`, hidden files ignored.
-        let name = name.to_string_lossy();
-        if name.ends_with(".toml") && !name.starts_with('.') {
-            dropins.push(dropin_dir.join(name.as_ref()));
+        let lossy = raw_name.to_string_lossy();
+        if !lossy.ends_with(".toml") || lossy.starts_with('.') {
+            continue;
         }
+        // Its name is printed in the header of every rendered file.
+        let refuse = |message: String| ConfigError {
+            location: dropin_dir.display().to_string(),
+            message,
+        };
+        let Some(name) = raw_name.to_str() else {
+            return Err(refuse(format!(
+                "drop-in {raw_name:?}: its name is not valid UTF-8; rename it"
+            )));
+        };
+        if let Err(why) = check_text(name, TextKind::Line) {
+            return Err(refuse(format!("drop-in name refused: {why}")));
+        }
+        dropins.push(dropin_dir.join(name));
     }
     dropins.sort();
     paths.extend(dropins);
     Ok(paths)
 }
 
+/// Reads a config file: a regular file (through symlinks), at most
+/// MAX_CONFIG_BYTES, UTF-8. A FIFO or device is refused before it is opened
+/// for reading, so it cannot hang the generator.
 fn read_source(root: &Root, path: &Path) -> Result<Source, ConfigError> {
-    let bytes = std::fs::read(root.join(path)).map_err(|err| io_error(path, &err))?;
+    let real = root.join(path);
+    let refuse = |message: String| ConfigError {
+        location: path.display().to_string(),
+        message,
+    };
+    let meta = match std::fs::metadata(&real) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let target = std::fs::read_link(&real).unwrap_or_default();
+            return Err(refuse(format!(
+                "is a symbolic link to {}, which does not exist; fix or remove the link",
+                quoted(&target.to_string_lossy())
+            )));
+        }
+        Err(err) => return Err(io_error(path, &err)),
+    };
+    if !meta.is_file() {
+        return Err(refuse(format!(
+            "is {}, not a regular file; config files must be regular files",
+            file_kind(&meta)
+        )));
+    }
+    // The generator reads it as root, the config check as a dynamic user and
+    // vm-exec as the service user: a file only root may read would pass in
+    // one and fail in the others, so every reader refuses it alike.
+    if meta.mode() & 0o004 == 0 {
+        return Err(refuse(format!(
+            "is not readable by every user (mode {:04o}); the config check and the VMs \
+             read it unprivileged: chmod a+r (it holds no secrets)",
+            meta.mode() & 0o7777
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(&real)
+        .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|err| io_error(path, &err))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(refuse(format!(
+            "is larger than {} KiB; config files are small text files",
+            MAX_CONFIG_BYTES / 1024
+        )));
+    }
     let text = String::from_utf8(bytes).map_err(|err| {
         let offset = err.utf8_error().valid_up_to();
         let (line, col) = line_col(err.as_bytes(), offset);
@@ -490,6 +671,25 @@ fn read_source(root: &Root, path: &Path) -> Result<Source, ConfigError> {
         path: path.to_path_buf(),
         text,
     })
+}
+
+/// What a file that is not a regular file is, for a message.
+pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 fn io_error(path: &Path, err: &std::io::Error) -> ConfigError {

@@ -13,6 +13,7 @@ use crate::names::{
 };
 use crate::output::{header, RenderedFile};
 use crate::paths::{STATE_DIR, UNIT_DIR};
+use crate::timeouts;
 use crate::unit_syntax::{environment, escape_specifiers, exec_arg};
 
 /// Where the generator links units to start at boot.
@@ -22,15 +23,13 @@ const DROPIN: &str = "50-coreos-cluster.conf";
 /// Per-node drop-ins need their own name: a file named like the template's
 /// would replace it for that instance instead of adding to it.
 const NODE_DROPIN: &str = "60-coreos-cluster-node.conf";
-/// Seconds the stop timeout leaves beyond the ACPI grace period.
-const STOP_MARGIN_SEC: u32 = 15;
 
 #[derive(Template)]
 #[template(path = "generator/vm.conf", escape = "none")]
 struct VmDropIn<'a> {
     header: &'a str,
     environment: Vec<String>,
-    stop_timeout_sec: u32,
+    stop_timeout_sec: u64,
 }
 
 #[derive(Template)]
@@ -49,6 +48,8 @@ struct ClusterDropIn<'a> {
     requires: Vec<&'a str>,
     wants: Vec<&'a str>,
     writable: Vec<String>,
+    start_timeout_sec: u64,
+    stop_timeout_sec: u64,
 }
 
 #[derive(Template)]
@@ -77,7 +78,7 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
             &VmDropIn {
                 header,
                 environment: vm_environment(model),
-                stop_timeout_sec: model.vm.powerdown_timeout_sec + STOP_MARGIN_SEC,
+                stop_timeout_sec: timeouts::vm_stop(model).as_secs(),
             },
         ),
         RenderedFile::from_template(
@@ -87,6 +88,8 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
                 requires: cluster_requires(model),
                 wants: cluster_wants(model),
                 writable: writable_roots(model),
+                start_timeout_sec: timeouts::cluster_start(model).as_secs(),
+                stop_timeout_sec: timeouts::cluster_stop(model).as_secs(),
             },
         ),
     ];

@@ -12,11 +12,13 @@
 //! - `unit_syntax`: escaping values for unit files.
 //! - `generator`, `network`, `nat`, `http`, `tftp`, `boot`: renderers, model → `Vec<RenderedFile>`, pure.
 //! - `ports`: whether a server can bind its port, and who holds it when not.
+//! - `access`: what the service user may read; publishing no wider than the source.
 //! - `prepare`: what the cluster's units run first: discovery, render, write, copy images.
 //! - `image_version`: the image in use, recorded by `prepare` for `status`.
 //! - `discovery`: allocating an etcd discovery URL over HTTP.
 //! - `systemd`: the narrow D-Bus trait and its zbus implementation.
 //! - `cluster`: `up` and `down` over that trait.
+//! - `timeouts`: unit and helper timeouts derived from the config, nested.
 //! - `status`: what `coreos-cluster status` reports.
 //! - `qmp`: a minimal QMP client (greeting, ACPI powerdown).
 //! - `supervise`: QEMU under `vm-exec`: serial console to socket and journal, machinectl poweroff as ACPI.
@@ -25,6 +27,7 @@
 //! - `logging`, `kmsg`: the CLI's log (journal with priorities, or stderr); the generator's (/dev/kmsg).
 //! - `cli`: argument parsing and dispatch, one module per group of subcommands.
 
+pub mod access;
 pub mod boot;
 pub mod cli;
 pub mod cluster;
@@ -54,6 +57,7 @@ pub mod status;
 pub mod supervise;
 pub mod systemd;
 pub mod tftp;
+pub mod timeouts;
 pub mod unit_syntax;
 pub mod validate;
 pub mod values;
@@ -67,5 +71,6 @@ use paths::Root;
 pub fn load_model(root: &Root) -> Result<(config::Sources, Model), ConfigError> {
     let (sources, raw) = config::load(root)?;
     let model = Model::from_raw(&raw, &sources)?;
+    access::check_named_files(root, &model)?;
     Ok((sources, model))
 }

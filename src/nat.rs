@@ -24,7 +24,7 @@ struct NatRules<'a> {
 
 /// The rules file (at its path on the running system). Without NAT (bridged
 /// mode, or `nat = false`) it only removes the table.
-pub fn render(model: &Model, sources: &Sources) -> RenderedFile {
+pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
     let header = header("coreos-cluster setup-network", sources);
     let (subnet, host) = match &model.network.mode {
         NetworkMode::Isolated { subnet, nat: true } => {
@@ -32,7 +32,7 @@ pub fn render(model: &Model, sources: &Sources) -> RenderedFile {
         }
         _ => (None, String::new()),
     };
-    RenderedFile::from_template(
+    vec![RenderedFile::from_template(
         NAT_RULES_FILE,
         &NatRules {
             header: &header,
@@ -40,5 +40,5 @@ pub fn render(model: &Model, sources: &Sources) -> RenderedFile {
             subnet,
             host,
         },
-    )
+    )]
 }

@@ -46,6 +46,9 @@ pub const CLOUD_CONFIG: &str = "cloud-config.yaml";
 pub const IPXE_SCRIPT: &str = "boot.ipxe";
 pub const KERNEL: &str = "vmlinuz";
 pub const INITRD: &str = "initrd";
+/// Where the service user is looked up (below the root, like every path).
+pub const PASSWD_FILE: &str = "/etc/passwd";
+pub const GROUP_FILE: &str = "/etc/group";
 /// nginx's config, in the HTTP unit's runtime directory.
 pub const NGINX_CONFIG: &str = "nginx.conf";
 /// in.tftpd's settings (address, root), in the TFTP unit's runtime directory.

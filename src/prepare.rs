@@ -13,12 +13,12 @@ use crate::boot::{self, EtcdBootstrap, GuestInput};
 use crate::fetch::CachedEtcd;
 use crate::http::HttpListen;
 use crate::ignition::{self, ServedFile};
-use crate::model::{Discovery, GuestConfigFormat, Model, NetworkMode, Subnet};
+use crate::model::{Discovery, GuestConfigFormat, ImageSource, Model, NetworkMode, Subnet};
 use crate::names::SERVICE_USER;
 use crate::output::{sync_dir, write_changed, write_if_changed, RenderedFile};
 use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, NETWORK_DIR, SUBDIR};
 use crate::ports::{self, Listen, Transport};
-use crate::{discovery, fetch, guest, http, image_version, names, nat, network, tftp};
+use crate::{access, discovery, fetch, guest, http, image_version, names, nat, network, tftp};
 
 /// Prepares what a cluster of `size` (the unit's instance, unparsed) boots
 /// from. `say` gets one line per step worth telling.
@@ -62,23 +62,24 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
     // Files the guests' config points at, and what may hold secrets
     // (readable by nginx's group, not by all).
     let mut secret_paths = vec![boot::guest_config_path(&model)];
+    let mut secret_mode = 0o640;
     let files = match model.guest.config {
         GuestConfigFormat::CloudConfig => {
             let template = match &model.cloud_config.template {
-                Some(path) => {
-                    Some(std::fs::read_to_string(root.join(path)).with_context(|| {
-                        format!("reading cloud-config template {}", path.display())
-                    })?)
-                }
+                Some(path) => Some(access::read_template(root, path)?),
                 None => None,
             };
+            if let Some((_, meta)) = &template {
+                // Published no wider than the template, and readable by nginx's group.
+                secret_mode = (access::published_mode(meta) & 0o640) | 0o040;
+            }
             boot::render(
                 &model,
                 &sources,
                 host,
                 &bootstrap,
                 GuestInput::CloudConfig {
-                    user_template: template.as_deref(),
+                    user_template: template.as_ref().map(|(text, _)| text.as_str()),
                 },
             )?
         }
@@ -118,13 +119,23 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
         .into_iter()
         .partition(|file| secret_paths.contains(&file.path));
     write_changed(&root.join("/"), &public, 0o644)?;
-    write_changed(&root.join("/"), &secret, 0o640)?;
+    write_changed(&root.join("/"), &secret, secret_mode)?;
     for file in &secret {
         give_to_service_group(root, &root.join(&file.path))?;
     }
 
+    let user = access::ServiceUser::lookup(root);
     for copy in boot::copies(&model) {
-        install_file(&root.join(&copy.source), &root.join(&copy.dest), copy.what)?;
+        let meta =
+            access::check_source(&user, root, &copy.source, copy.what).map_err(|err| {
+                match (copy.is_image, &model.image.source) {
+                    (true, ImageSource::Flatcar { .. }) => anyhow::anyhow!(
+                        "{err:#}; run `coreos-cluster fetch` to download and verify the image"
+                    ),
+                    _ => err,
+                }
+            })?;
+        install_file(&meta, &root.join(&copy.source), &root.join(&copy.dest))?;
     }
     let fetched_version = fetched.image.as_ref().map(|image| image.version.as_str());
     let image = image_version::describe(&model.image, root, fetched_version);
@@ -153,11 +164,13 @@ fn serve_etcd(root: &Root, etcd: &CachedEtcd, served: &Path) -> anyhow::Result<[
         let rel = format!("{}/{name}", ignition::ETCD_DIR);
         let dest = root.join(served.join(&rel));
         // Fetched paths are below the root already.
-        install_file(
-            source,
-            &dest,
-            &format!("{name} for the guests (etcd.binary, or coreos-cluster fetch)"),
-        )?;
+        let meta = std::fs::metadata(source).with_context(|| {
+            format!(
+                "{name} for the guests: cannot use {} (etcd.binary, or coreos-cluster fetch)",
+                source.display()
+            )
+        })?;
+        install_file(&meta, source, &dest)?;
         let bytes = std::fs::read(&dest).with_context(|| format!("reading {}", dest.display()))?;
         out.push(ServedFile {
             path: rel,
@@ -194,7 +207,7 @@ fn give_to_service_group(root: &Root, path: &Path) -> anyhow::Result<()> {
 pub fn setup_network(root: &Root, say: &mut dyn FnMut(&str)) -> anyhow::Result<bool> {
     let (sources, model) = crate::load_model(root)?;
     let rules = nat::render(&model, &sources);
-    write_changed(&root.join("/"), &[rules], 0o644)?;
+    write_changed(&root.join("/"), &rules, 0o644)?;
     let files = network::render(&model, &sources);
     let dir = root.join(NETWORK_DIR);
     let changed = sync_dir(&dir, &files, network::FILE_PREFIX, 0o644)
@@ -252,8 +265,8 @@ pub fn setup_tftp(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
         Transport::Udp,
         "[tftp] port",
     )?;
-    let file = tftp::render(&model, &sources, address);
-    write_changed(&root.join(runtime_dir), &[file], 0o644)?;
+    let files = tftp::render(&model, &sources, address);
+    write_changed(&root.join(runtime_dir), &files, 0o644)?;
     Ok(())
 }
 
@@ -306,12 +319,12 @@ fn bridge_address(bridge: &str) -> anyhow::Result<(Ipv4Addr, Subnet)> {
     )
 }
 
-/// Puts `source` at `dest` (hard link when possible, else a copy), unless
-/// `dest` already has the same size and modification time. The swap is
-/// atomic: a VM booting meanwhile gets the old file or the new one.
-pub fn install_file(source: &Path, dest: &Path, what: &str) -> anyhow::Result<bool> {
-    let meta = std::fs::metadata(source)
-        .with_context(|| format!("{what} not found: looked for {}", source.display()))?;
+/// Puts `source` (whose metadata is `meta`) at `dest` (hard link when
+/// possible, else a copy no wider than the source), unless `dest` already has
+/// the same size and modification time. The swap is atomic: a VM booting
+/// meanwhile gets the old file or the new one; a failed copy (a full disk)
+/// leaves the old one and names the path.
+pub fn install_file(meta: &std::fs::Metadata, source: &Path, dest: &Path) -> anyhow::Result<bool> {
     if let Ok(existing) = std::fs::metadata(dest) {
         if existing.len() == meta.len() && existing.modified().ok() == meta.modified().ok() {
             return Ok(false);
@@ -326,12 +339,22 @@ pub fn install_file(source: &Path, dest: &Path, what: &str) -> anyhow::Result<bo
     ));
     let _ = std::fs::remove_file(&tmp);
     if std::fs::hard_link(source, &tmp).is_err() {
-        std::fs::copy(source, &tmp)
-            .with_context(|| format!("copying {} to {}", source.display(), dir.display()))?;
-        let file = std::fs::File::options().write(true).open(&tmp)?;
-        file.set_modified(meta.modified()?)?;
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        let copied = (|| {
+            std::fs::copy(source, &tmp)?;
+            let file = std::fs::File::options().write(true).open(&tmp)?;
+            file.set_modified(meta.modified()?)?;
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(access::published_mode(
+                meta,
+            )))?;
+            file.sync_all()
+        })();
+        if let Err(err) = copied {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err)
+                .with_context(|| format!("copying {} to {}", source.display(), dest.display()));
+        }
+        access::copy_group(meta, &tmp)?;
     }
     std::fs::rename(&tmp, dest).with_context(|| format!("installing {}", dest.display()))?;
     Ok(true)

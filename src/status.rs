@@ -127,10 +127,8 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             .or_else(|| rss_bytes(root, details.main_pid));
         nodes.push(NodeStatus {
             node: node.get(),
-            etcd_healthy: match ip {
-                Some(ip) if running => Some(etcd_healthy(ip)),
-                _ => None,
-            },
+            // Probed below, all nodes at once.
+            etcd_healthy: None,
             ip: ip.map(|ip| ip.to_string()),
             unit,
             active_state,
@@ -141,6 +139,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             uptime_sec: uptime_sec(details.active_enter_usec).filter(|_| running),
         });
     }
+    probe_etcd(&mut nodes);
     let memory: Vec<u64> = nodes.iter().filter_map(|n| n.memory_bytes).collect();
 
     Ok(Status {
@@ -210,6 +209,19 @@ fn uptime_sec(since_usec: u64) -> Option<u64> {
     (since_usec > 0).then(|| now.saturating_sub(since_usec) / 1_000_000)
 }
 
+/// Fills in `etcd_healthy` of every running node with an address, probing
+/// all nodes in parallel so `status` takes one probe's time, not one per node.
+fn probe_etcd(nodes: &mut [NodeStatus]) {
+    std::thread::scope(|scope| {
+        for node in nodes.iter_mut() {
+            let ip = node.ip.as_deref().and_then(|ip| ip.parse().ok());
+            if let (Some(ip), "active") = (ip, node.active_state.as_str()) {
+                scope.spawn(move || node.etcd_healthy = Some(etcd_healthy(ip)));
+            }
+        }
+    });
+}
+
 fn etcd_healthy(ip: Ipv4Addr) -> bool {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(2)))
@@ -272,6 +284,47 @@ fn read_ksm(dir: &Path) -> Option<KsmStatus> {
 mod tests {
     use super::*;
     use crate::systemd::fake::{unit, FakeSystemd};
+
+    #[test]
+    fn etcd_is_probed_on_all_nodes_at_once() {
+        use std::io::{Read, Write};
+        // Three slow etcd stand-ins, each answering /health after 1 s.
+        let mut nodes = Vec::new();
+        for i in 0..3u8 {
+            let ip = format!("127.0.0.{}", 151 + i);
+            let listener =
+                std::net::TcpListener::bind((ip.as_str(), crate::names::ETCD_CLIENT_PORT)).unwrap();
+            std::thread::spawn(move || {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut request = [0u8; 1024];
+                let _ = stream.read(&mut request);
+                std::thread::sleep(Duration::from_secs(1));
+                let body = r#"{"health":"true"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+            nodes.push(NodeStatus {
+                node: i + 1,
+                unit: String::new(),
+                active_state: "active".into(),
+                sub_state: "running".into(),
+                mac: String::new(),
+                ip: Some(ip),
+                etcd_healthy: None,
+                memory_bytes: None,
+                restarts: 0,
+                uptime_sec: None,
+            });
+        }
+        let started = std::time::Instant::now();
+        probe_etcd(&mut nodes);
+        let took = started.elapsed();
+        assert!(nodes.iter().all(|n| n.etcd_healthy == Some(true)));
+        assert!(took < Duration::from_millis(1900), "sequential? {took:?}");
+    }
 
     #[test]
     fn a_unit_that_names_no_node_is_reported_as_itself() {

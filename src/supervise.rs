@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -106,8 +106,9 @@ pub fn run(command: &[OsString], sockets: &VmSockets) -> anyhow::Result<()> {
 }
 
 fn acpi_powerdown(qmp_socket: &Path) {
-    let sent = Qmp::connect(qmp_socket, Duration::from_secs(5))
-        .and_then(|mut qmp| qmp.execute("system_powerdown"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let sent = Qmp::connect(qmp_socket, deadline)
+        .and_then(|mut qmp| qmp.execute("system_powerdown", deadline));
     match sent {
         Ok(_) => tracing::info!("power-off request (SIGRTMIN+4): ACPI power button pressed"),
         Err(err) => tracing::warn!("power-off request (SIGRTMIN+4) not delivered: {err:#}"),

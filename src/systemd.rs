@@ -68,6 +68,21 @@ pub trait Systemd {
     fn service_details(&self, unit: &str) -> anyhow::Result<ServiceDetails>;
 }
 
+/// One row of ListUnitsByPatterns: name, description, load, active and sub
+/// state, followed unit, unit path, job id, job type, job path.
+pub type UnitRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    OwnedObjectPath,
+    u32,
+    String,
+    OwnedObjectPath,
+);
+
 #[zbus::proxy(
     interface = "org.freedesktop.systemd1.Manager",
     default_service = "org.freedesktop.systemd1",
@@ -78,25 +93,11 @@ trait Manager {
     fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn subscribe(&self) -> zbus::Result<()>;
-    #[allow(clippy::type_complexity)]
     fn list_units_by_patterns(
         &self,
         states: &[&str],
         patterns: &[&str],
-    ) -> zbus::Result<
-        Vec<(
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            OwnedObjectPath,
-            u32,
-            String,
-            OwnedObjectPath,
-        )>,
-    >;
+    ) -> zbus::Result<Vec<UnitRow>>;
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
 
     #[zbus(signal)]
@@ -205,12 +206,32 @@ fn wait_for_jobs(
     outcomes
 }
 
+/// systemd's refusals in words: polkit answers an unprivileged caller with
+/// AccessDenied or InteractiveAuthorizationRequired.
+fn explain(err: zbus::Error) -> anyhow::Error {
+    if let zbus::Error::MethodError(name, detail, _) = &err {
+        let refused = matches!(
+            name.as_str(),
+            "org.freedesktop.DBus.Error.AccessDenied"
+                | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+        );
+        if refused {
+            return anyhow!(
+                "systemd refused: access denied ({}); run coreos-cluster as root, as its units do",
+                detail.as_deref().unwrap_or("no detail")
+            );
+        }
+    }
+    err.into()
+}
+
 impl Systemd for SystemdBus {
     fn start_unit(&self, unit: &str, timeout: Duration) -> anyhow::Result<JobOutcome> {
         let results = self.job_results()?;
         let job = self
             .manager
             .start_unit(unit, "replace")
+            .map_err(explain)
             .with_context(|| format!("asking systemd to start {unit}"))?;
         let jobs = HashMap::from([(job, unit.to_string())]);
         let mut outcomes = wait_for_jobs(&results, &jobs, Instant::now() + timeout);
@@ -228,6 +249,7 @@ impl Systemd for SystemdBus {
             let job = self
                 .manager
                 .stop_unit(unit, "replace")
+                .map_err(explain)
                 .with_context(|| format!("asking systemd to stop {unit}"))?;
             jobs.insert(job, unit.clone());
         }

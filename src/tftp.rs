@@ -21,9 +21,9 @@ struct TftpdEnv<'a> {
 }
 
 /// in.tftpd's address (the bridge's), port and root, as an environment file.
-pub fn render(model: &Model, sources: &Sources, address: Ipv4Addr) -> RenderedFile {
+pub fn render(model: &Model, sources: &Sources, address: Ipv4Addr) -> Vec<RenderedFile> {
     let header = header("coreos-cluster setup-tftp", sources);
-    RenderedFile::from_template(
+    vec![RenderedFile::from_template(
         TFTPD_ENV,
         &TftpdEnv {
             header: &header,
@@ -32,5 +32,5 @@ pub fn render(model: &Model, sources: &Sources, address: Ipv4Addr) -> RenderedFi
             // One word for systemd: config paths hold no quotes, `\` or `$`.
             root: &model.tftp_root.to_string_lossy(),
         },
-    )
+    )]
 }

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use crate::config::{ConfigError, Located, RawConfig, RawNode, Sources};
 use crate::model::*;
-use crate::names::{DEFAULT_HTTP_PORT, DEFAULT_TFTP_PORT};
+use crate::names::{DEFAULT_HTTP_PORT, DEFAULT_TFTP_PORT, TAP_PREFIX};
 use crate::paths::{DEFAULT_HTTP_ROOT, DEFAULT_IMAGE_DIR, DEFAULT_TFTP_ROOT};
 use crate::values::{
-    check_interface_name, check_path, check_release_version, check_served_tree, check_ssh_key,
-    check_url, parse_accelerators, parse_mac, parse_mac_prefix, parse_subnet,
+    check_interface_name, check_kernel_arg, check_path, check_release_version, check_served_tree,
+    check_ssh_key, check_url, parse_accelerators, parse_mac, parse_mac_prefix, parse_subnet,
+    quoted,
 };
 
 /// Checks the merged raw config and applies defaults.
@@ -90,7 +91,11 @@ impl Checker<'_> {
             Err(self.error(
                 v,
                 key,
-                format!("{:?} is not one of {}", v.value, quoted_list(allowed)),
+                format!(
+                    "{} is not one of {}",
+                    quoted(&v.value),
+                    quoted_list(allowed)
+                ),
             ))
         }
     }
@@ -479,8 +484,9 @@ impl Checker<'_> {
                     v,
                     key,
                     format!(
-                        "{arg:?}: each argument must be one non-empty word without \
-                         spaces, quotes or backslashes"
+                        "{}: each argument must be one non-empty word without \
+                         spaces, quotes or backslashes",
+                        quoted(arg)
                     ),
                 ));
             }
@@ -529,9 +535,12 @@ impl Checker<'_> {
     ) -> Result<BTreeMap<NodeIndex, NodeOverride>, ConfigError> {
         let mut nodes = BTreeMap::new();
         for (key, node) in &raw.node {
+            // Plain decimal only, so `[node.1]` and `[node.01]` or `[node.+1]`
+            // cannot name one node twice.
             let index = key
                 .parse::<u8>()
                 .ok()
+                .filter(|n| *key == n.to_string())
                 .and_then(NodeIndex::new)
                 .filter(|i| i.get() <= max_nodes)
                 .ok_or_else(|| {
@@ -540,7 +549,8 @@ impl Checker<'_> {
                         &format!("node.{key}"),
                         format!(
                             "not a node number; nodes are numbered 1 to \
-                             cluster.max-nodes = {max_nodes} (decimal)"
+                             cluster.max-nodes = {max_nodes}, in plain decimal ([node.1], \
+                             not [node.01] or [node.+1])"
                         ),
                     )
                 })?;
@@ -573,7 +583,21 @@ impl Checker<'_> {
             .choice(&r.mode, "network.mode", &["isolated", "bridged"])?
             .unwrap_or("isolated");
         let bridge = match &r.bridge {
-            Some(v) => self.interface(v, "network.bridge")?,
+            Some(v) => {
+                let bridge = self.interface(v, "network.bridge")?;
+                if bridge.starts_with(TAP_PREFIX) {
+                    return Err(self.error(
+                        v,
+                        "network.bridge",
+                        format!(
+                            "{} would clash with the node taps ({TAP_PREFIX}NN); \
+                             choose another name",
+                            quoted(&bridge)
+                        ),
+                    ));
+                }
+                bridge
+            }
             None => DEFAULT_BRIDGE.to_string(),
         };
         let only_for = |value: Option<&Located<String>>, key: &str, mode: &str| match value {
@@ -616,6 +640,17 @@ impl Checker<'_> {
             }
             let uplink =
                 match &r.uplink {
+                    Some(v) if v.value == bridge || v.value.starts_with(TAP_PREFIX) => {
+                        return Err(self.error(
+                            v,
+                            "network.uplink",
+                            format!(
+                                "{} is the bridge or a node tap; the uplink is the host's \
+                                 NIC that the bridge enslaves, e.g. \"eth0\"",
+                                quoted(&v.value)
+                            ),
+                        ))
+                    }
                     Some(v) => self.interface(v, "network.uplink")?,
                     None => return Err(self.error_near(
                         r.mode.as_ref(),
@@ -697,16 +732,8 @@ impl Checker<'_> {
         };
         let kernel_args = match &r.kernel_args {
             Some(v) => {
-                if let Some(bad) = v
-                    .value
-                    .iter()
-                    .find(|a| a.is_empty() || a.contains(char::is_whitespace))
-                {
-                    return Err(self.error(
-                        v,
-                        "boot.kernel-args",
-                        format!("{bad:?}: each argument must be one non-empty word"),
-                    ));
+                for arg in &v.value {
+                    check_kernel_arg(arg).map_err(|why| self.error(v, "boot.kernel-args", why))?;
                 }
                 v.value.clone()
             }

@@ -5,8 +5,9 @@
 //! - every Ignition config, and the merge example, passes `ignition-validate`
 //!   (Debian's `ignition`, the Ignition 2.14 of the test guest);
 //! - every cloud-config parses (PyYAML, Debian's python3-yaml) back to exactly
-//!   the values that went in, SSH key comments with `: `, `#`, quotes, U+2028
-//!   and U+0085 included;
+//!   the values that went in, SSH key comments with `: `, `#`, quotes and
+//!   YAML indicators included; the quoting function round-trips U+2028,
+//!   U+0085 and controls, which the config refuses anyway;
 //! - Debian's nginx with the rendered nginx.conf on loopback fills in
 //!   `$private_ipv4` and `$private_hostname` per client in both formats.
 //!
@@ -29,12 +30,19 @@ const HOST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const TOKEN: &str = "coreos-cluster-3-0123456789abcdef";
 const DISCOVERY: &str = "http://10.77.0.1:2379/v2/keys/_etcd/registry/3f2a";
 
-/// Keys whose comments would break YAML if pasted raw.
+/// Keys whose comments would break YAML if pasted raw (and that the config
+/// accepts: its text rule refuses control characters and line separators).
 const NASTY_KEYS: &[&str] = &[
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDq alice@host: admin # not a comment",
     "ssh-rsa AAAAB3NzaC1yc2E \"bob\" 'quoted' \\back\\slash",
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEr ls\u{2028}injected: true",
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFs nel\u{85}- item\u{feff}\u{1b}[0m {a: b} [c] &x *y !tag |",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFs - item {a: b} [c] &x *y !tag | > % @ `",
+];
+
+/// What the config refuses, still quoted safely should it ever get through:
+/// YAML 1.1 parsers take U+2028 and U+0085 for line breaks.
+const REFUSED_BY_CONFIG: &[&str] = &[
+    "ls\u{2028}injected: true",
+    "nel\u{85}- item\u{feff}\u{1b}[0m\u{7f}\u{0}\u{9b}\ttab",
 ];
 
 struct Case {
@@ -256,6 +264,19 @@ fn parse_yaml(text: &str) -> serde_json::Value {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "PyYAML refused:\n{text}");
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_quoting_function_round_trips_what_the_config_refuses() {
+    have(
+        "/usr/lib/python3/dist-packages/yaml/__init__.py",
+        "python3-yaml",
+    );
+    let text: String = REFUSED_BY_CONFIG
+        .iter()
+        .map(|value| format!("- {}\n", coreos_cluster::yaml_quote::double_quoted(value)))
+        .collect();
+    assert_eq!(parse_yaml(&text), serde_json::json!(REFUSED_BY_CONFIG), "{text}");
 }
 
 #[test]

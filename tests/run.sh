@@ -40,6 +40,9 @@ step "cargo test (unit and golden tests)" cargo test --quiet
 for test in tests/systemd/*.sh; do
     step "$test" timeout 600 "$test"
 done
+for test in tests/faults/*.sh; do
+    step "$test" timeout 600 "$test"
+done
 step "tests/prepare/discovery.sh (etcd, public service stand-in)" timeout 300 tests/prepare/discovery.sh
 step "tests/fetch/fetch.sh (signed release tree on a local nginx)" timeout 600 tests/fetch/fetch.sh
 step "tests/flatcar-guest/smoke.sh (Ignition, etcd, ssh, ACPI)" timeout 1500 tests/flatcar-guest/smoke.sh

@@ -9,7 +9,7 @@ use crate::model::{Discovery, Model};
 use crate::paths::Root;
 use crate::status::{self, Status};
 use crate::systemd::SystemdBus;
-use crate::{cluster, names};
+use crate::{cluster, names, timeouts};
 
 /// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
 ///
@@ -45,9 +45,13 @@ pub struct Down {
 }
 
 impl Down {
-    pub fn run(self) -> anyhow::Result<()> {
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        // The VMs must stop even when the config broke since they started.
+        let wait = crate::load_model(root).map_or(timeouts::DOWN_WAIT_UNKNOWN, |(_, model)| {
+            timeouts::down_wait(&model)
+        });
         let systemd = SystemdBus::connect()?;
-        cluster::down(&systemd, self.cluster, &mut |line| println!("{line}"))
+        cluster::down(&systemd, self.cluster, wait, &mut |line| println!("{line}"))
     }
 }
 

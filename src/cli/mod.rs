@@ -60,7 +60,7 @@ impl Cli {
         match self.command {
             Command::Status(cmd) => cmd.run(&root),
             Command::Up(cmd) => cmd.run(&root),
-            Command::Down(cmd) => cmd.run(),
+            Command::Down(cmd) => cmd.run(&root),
             Command::Console(cmd) => cmd.run(&root),
             Command::Ssh(cmd) => cmd.run(&root),
             Command::Logs(cmd) => cmd.run(),

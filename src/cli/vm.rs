@@ -11,6 +11,9 @@ use crate::paths::{self, Root};
 use crate::qmp::Qmp;
 use crate::{machined, names, supervise};
 
+/// How long a running QEMU may take to answer a QMP command.
+const QMP_ANSWER_TIME: Duration = Duration::from_secs(5);
+
 /// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
 pub const EXIT_BAD_INSTANCE: i32 = 78;
 
@@ -77,7 +80,7 @@ impl VmStarted {
                     bail!("QEMU (PID {pid}) exited while starting; its own message is above");
                 }
             }
-            match Qmp::connect(&self.qmp_socket, Duration::from_secs(5)) {
+            match Qmp::connect(&self.qmp_socket, deadline) {
                 Ok(_) => return Ok(()),
                 Err(err) if Instant::now() >= deadline => {
                     return Err(err).with_context(|| {
@@ -114,7 +117,8 @@ impl VmStop {
     pub fn run(self) -> anyhow::Result<()> {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(self.timeout);
-        let mut qmp = match Qmp::connect(&self.qmp_socket, Duration::from_secs(5)) {
+        let answer_by = (started + QMP_ANSWER_TIME).min(deadline);
+        let mut qmp = match Qmp::connect(&self.qmp_socket, answer_by) {
             Ok(qmp) => qmp,
             Err(err) => {
                 // Nothing to power off gracefully; systemd ends whatever is left.
@@ -122,7 +126,7 @@ impl VmStop {
                 return Ok(());
             }
         };
-        qmp.execute("system_powerdown")?;
+        qmp.execute("system_powerdown", answer_by)?;
         if qmp.wait_for_exit(deadline)? {
             tracing::info!(
                 "guest powered off after {:.1} s",

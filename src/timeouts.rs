@@ -1,0 +1,84 @@
+//! Timeouts that fit together, derived from the config (stagger, powerdown
+//! grace, largest cluster), so no outer wait gives up before an inner one:
+//!
+//! - a VM's `TimeoutStopSec=` = powerdown grace + STOP_MARGIN (its stop
+//!   helper waits the grace period, then systemd sends SIGTERM);
+//! - `down` waits for the stop jobs that long + STOP_MARGIN;
+//! - the cluster's `TimeoutStopSec=` = `down`'s wait + STOP_MARGIN;
+//! - the cluster's `TimeoutStartSec=` = PREPARE_BUDGET + max-nodes ×
+//!   (stagger + VM_START_TIMEOUT): `up` waits at most VM_START_TIMEOUT for
+//!   each VM, one stagger apart.
+
+use std::time::Duration;
+
+use crate::model::Model;
+
+/// What each wait leaves for the one inside it to finish and report.
+pub const STOP_MARGIN: Duration = Duration::from_secs(15);
+/// How long `up` waits for one VM's start job (QEMU's QMP greeting included).
+pub const VM_START_TIMEOUT: Duration = Duration::from_secs(90);
+/// `prepare`: discovery (3 attempts of 10 s with backoff) and copying images.
+pub const PREPARE_BUDGET: Duration = Duration::from_secs(120);
+/// `down`'s wait when the config cannot be read at stop time: enough for the
+/// largest powerdown grace the config allows.
+pub const DOWN_WAIT_UNKNOWN: Duration = Duration::from_secs(3600 + 2 * 15);
+
+fn secs(n: u32) -> Duration {
+    Duration::from_secs(n.into())
+}
+
+/// `TimeoutStopSec=` of every VM.
+pub fn vm_stop(model: &Model) -> Duration {
+    secs(model.vm.powerdown_timeout_sec) + STOP_MARGIN
+}
+
+/// How long `down` waits for all VMs' stop jobs (they stop in parallel).
+pub fn down_wait(model: &Model) -> Duration {
+    vm_stop(model) + STOP_MARGIN
+}
+
+/// `TimeoutStopSec=` of the cluster unit, whose `ExecStopPost=` is `down`.
+pub fn cluster_stop(model: &Model) -> Duration {
+    down_wait(model) + STOP_MARGIN
+}
+
+/// `TimeoutStartSec=` of the cluster unit: `prepare`, then `up` for the
+/// largest cluster the config allows.
+pub fn cluster_start(model: &Model) -> Duration {
+    let per_node = secs(model.cluster.stagger_sec) + VM_START_TIMEOUT;
+    PREPARE_BUDGET + per_node * u32::from(model.cluster.max_nodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse, Source, Sources};
+
+    fn model(text: &str) -> Model {
+        let sources = Sources {
+            files: vec![Source {
+                path: "/c.toml".into(),
+                text: text.to_string(),
+            }],
+        };
+        Model::from_raw(&parse(&sources, 0).unwrap(), &sources).unwrap()
+    }
+
+    #[test]
+    fn outer_waits_outlast_inner_ones() {
+        let m = model(
+            "[vm]\npowerdown-timeout-sec = 3600\n[cluster]\nstagger-sec = 600\nmax-nodes = 3\n",
+        );
+        assert_eq!(vm_stop(&m).as_secs(), 3615);
+        assert_eq!(down_wait(&m).as_secs(), 3630);
+        assert_eq!(cluster_stop(&m).as_secs(), 3645);
+        assert!(down_wait(&m) <= DOWN_WAIT_UNKNOWN);
+        // 3 nodes started 600 s apart, each allowed 90 s, after prepare.
+        assert_eq!(cluster_start(&m).as_secs(), 120 + 3 * 690);
+        let d = model("");
+        assert_eq!(
+            (vm_stop(&d).as_secs(), cluster_stop(&d).as_secs()),
+            (45, 75)
+        );
+    }
+}

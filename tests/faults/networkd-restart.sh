@@ -1,0 +1,65 @@
+#!/bin/bash
+# networkd stopped or restarted while a cluster runs (in a test bed with a
+# real systemd, networkd, nginx and QEMU with the test guest): the taps are
+# persistent devices owned by the service user and QEMU holds them open, so
+# the VMs keep their network. Checked by etcd put/get across nodes after a
+# restart of networkd, and again while networkd is stopped.
+set -euo pipefail
+source "$(dirname "$0")/../lib/as-root.sh"
+source "$(dirname "$0")/../lib/testbed.sh"
+testbed_reexec_private "$0" "$@"
+trap testbed_shutdown EXIT
+
+testbed_make_guest_root 512 10
+testbed_boot multi-user.target
+
+etcdctl_on() { # NODE_IP ARGS...
+    local ip=$1
+    shift
+    tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
+}
+wait_healthy() { # SECONDS
+    local deadline=$(( $(date +%s) + $1 )) json
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        json=$(tb coreos-cluster status --json 2>/dev/null) || true
+        if python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert len(s["nodes"]) == 2 and all(n["etcd_healthy"] for n in s["nodes"])' "$json" 2>/dev/null; then
+            return 0
+        fi
+        sleep 1
+    done
+    tb coreos-cluster status >&2 || true
+    fail "the cluster was not healthy within $1 s"
+}
+put_get() { # KEY VALUE
+    etcdctl_on 10.77.0.11 put "$1" "$2" >/dev/null
+    local got
+    got=$(etcdctl_on 10.77.0.12 get --print-value-only "$1")
+    [ "$got" = "$2" ] || fail "get $1 on node 2 returned '$got', want '$2'"
+}
+taps_up() {
+    local i
+    for i in 01 02; do
+        tb ip -o link show "coreos-tap$i" | grep -q 'master coreos-br0' ||
+            fail "coreos-tap$i is gone or left the bridge: $(tb ip -o link show "coreos-tap$i" 2>&1)"
+    done
+}
+
+tb systemctl start coreos-cluster@2.service
+wait_healthy 180
+put_get before "before any networkd change"
+
+log "restart systemd-networkd while the cluster runs"
+tb systemctl restart systemd-networkd.service
+taps_up
+wait_healthy 30
+put_get restarted "after networkd restarted"
+[ "$(tb systemctl is-active coreos-vm@01.service coreos-vm@02.service | sort -u)" = active ] ||
+    fail "a VM stopped when networkd restarted"
+
+log "stop systemd-networkd (and its socket) while the cluster runs"
+tb systemctl stop systemd-networkd.socket systemd-networkd.service
+taps_up
+put_get stopped "while networkd is stopped"
+tb ip -4 -o addr show coreos-br0 | grep -q '10.77.0.1/' || fail "the bridge lost its address"
+tb systemctl start systemd-networkd.service
+log "PASS: the VMs kept their network through a networkd restart and stop"

@@ -1,0 +1,129 @@
+//! Discovery over TLS trusts the system's CA store: a server whose
+//! certificate comes from a private CA is trusted once the CA is in the
+//! store (named here by SSL_CERT_FILE, which the platform verifier reads
+//! like the distribution's bundle), and refused when it is not.
+//! Certificates and the server are made with the openssl command.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("the openssl command runs");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A CA, a certificate for 127.0.0.1 signed by it, and `openssl s_server`
+/// serving on a free port.
+fn server(dir: &Path) -> (Child, u16) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-cert", "server.pem", "-key", "server.key"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, port)
+}
+
+#[test]
+fn private_ca_in_the_system_store_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = server(dir.path());
+    let url = format!("https://127.0.0.1:{port}");
+    // Without the CA in the store: the certificate is refused.
+    std::env::set_var("SSL_CERT_FILE", dir.path().join("missing.pem"));
+    let untrusted = format!(
+        "{:#}",
+        coreos_cluster::discovery::allocate_public(&url, 3).unwrap_err()
+    );
+    // With it: the handshake succeeds and s_server's status page comes
+    // back, which is not a discovery URL.
+    std::env::set_var("SSL_CERT_FILE", dir.path().join("ca.pem"));
+    let trusted = format!(
+        "{:#}",
+        coreos_cluster::discovery::allocate_public(&url, 3).unwrap_err()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        untrusted.to_lowercase().contains("certificate"),
+        "{untrusted}"
+    );
+    assert!(
+        trusted.contains("the answer is not a discovery URL"),
+        "{trusted}"
+    );
+}
