@@ -276,7 +276,11 @@ fn the_quoting_function_round_trips_what_the_config_refuses() {
         .iter()
         .map(|value| format!("- {}\n", coreos_cluster::yaml_quote::double_quoted(value)))
         .collect();
-    assert_eq!(parse_yaml(&text), serde_json::json!(REFUSED_BY_CONFIG), "{text}");
+    assert_eq!(
+        parse_yaml(&text),
+        serde_json::json!(REFUSED_BY_CONFIG),
+        "{text}"
+    );
 }
 
 #[test]

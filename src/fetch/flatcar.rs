@@ -86,7 +86,7 @@ pub fn resolve_current(http: &Http, channel: &str, base_url: &str) -> anyhow::Re
     parse_version_txt(&String::from_utf8_lossy(&text)).with_context(|| format!("reading {url}"))
 }
 
-fn parse_version_txt(text: &str) -> anyhow::Result<String> {
+pub fn parse_version_txt(text: &str) -> anyhow::Result<String> {
     let field = |key: &str| text.lines().find_map(|l| l.trim().strip_prefix(key));
     // Early Flatcar releases (2018) still wrote the CoreOS key.
     let version = field("FLATCAR_VERSION=")
@@ -289,16 +289,6 @@ mod tests {
         assert_eq!(parse_version_txt(text).unwrap(), "4593.2.3");
         assert!(parse_version_txt("FLATCAR_VERSION=../../etc\n").is_err());
         assert!(parse_version_txt("nothing\n").is_err());
-    }
-
-    #[test]
-    fn real_version_txt_parses() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/fixtures/flatcar/version.txt"
-        );
-        let text = std::fs::read_to_string(path).unwrap();
-        assert_eq!(parse_version_txt(&text).unwrap(), "723.1.0");
     }
 
     #[test]
