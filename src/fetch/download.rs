@@ -18,8 +18,9 @@ const MAX_REDIRECTS: usize = 5;
 const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
 const BUFFER_SIZE: usize = 256 * 1024;
 
-/// Receives a file's bytes in order while it downloads.
-pub trait Sink {
+/// Receives a file's bytes in order while it downloads (on a thread of its
+/// own, so hashing runs beside the download).
+pub trait Sink: Send {
     fn update(&mut self, data: &[u8]);
     /// The server sent the file anew (it changed since the partial download).
     fn reset(&mut self);
@@ -171,27 +172,45 @@ impl Http {
             File::create(part).with_context(|| format!("creating {}", part.display()))?
         };
         let mut reader = response.body_mut().as_reader();
-        let mut buf = vec![0u8; BUFFER_SIZE];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    progress.finish();
-                    return Err(e).with_context(|| {
-                        format!(
-                            "downloading {final_url} (kept {} to resume)",
-                            part.display()
-                        )
-                    });
+        // The sink hashes on a second thread while this one reads and writes:
+        // verifying then adds almost nothing to the download's time.
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+            let hasher = scope.spawn(move || {
+                for chunk in received {
+                    sink.update(&chunk);
                 }
-            };
-            file.write_all(&buf[..n])
-                .with_context(|| format!("writing {}", part.display()))?;
-            sink.update(&buf[..n]);
-            progress.advance(n as u64);
-        }
+            });
+            let copied = (|| -> anyhow::Result<()> {
+                let mut buf = vec![0u8; BUFFER_SIZE];
+                loop {
+                    let n = match reader.read(&mut buf) {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            return Err(e).with_context(|| {
+                                format!(
+                                    "downloading {final_url} (kept {} to resume)",
+                                    part.display()
+                                )
+                            })
+                        }
+                    };
+                    file.write_all(&buf[..n])
+                        .with_context(|| format!("writing {}", part.display()))?;
+                    // Only fails when the hashing thread is gone, which join reports.
+                    let _ = chunks.send(buf[..n].to_vec());
+                    progress.advance(n as u64);
+                }
+            })();
+            drop(chunks);
+            hasher.join().expect("hashing does not panic");
+            if copied.is_err() {
+                progress.finish();
+            }
+            copied
+        })?;
         file.sync_all()
             .with_context(|| format!("writing {}", part.display()))?;
         progress.finish();
