@@ -81,7 +81,7 @@ kernel_version=$(ls "$root/lib/modules")
 # shellcheck disable=SC2016
 ignition_version=$(chroot "$root" dpkg-query -W -f '${Version}' ignition)
 cat > "$work/version.txt" <<VERSION
-FLATCAR_VERSION=0.0.0-test-guest
+FLATCAR_VERSION=0.0.0
 FLATCAR_VERSION_ID=0.0.0
 FLATCAR_BUILD_ID="test-guest-$inputs_hash"
 TEST_GUEST_KERNEL=$kernel_version
