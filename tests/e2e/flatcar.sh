@@ -98,7 +98,7 @@ tb systemctl start coreos-cluster@3.service || {
     fail "start"
 }
 prepare_log=$(tb journalctl -u coreos-cluster@3 -o cat --no-pager)
-expect "prepare fetched the image" "$prepare_log" "image: Flatcar $version"
+expect "prepare fetched the image" "$prepare_log" "image: flatcar-stable $version"
 served=$(tb journalctl -u release-server -o cat --no-pager)
 for path in "/stable/current/version.txt" "/stable/$version/flatcar_production_pxe.vmlinuz.sig" \
     "/stable/$version/flatcar_production_pxe_image.cpio.gz" "/etcd/v$etcd_version/$top.tar.gz"; do
