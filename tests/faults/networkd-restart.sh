@@ -13,23 +13,6 @@ trap testbed_shutdown EXIT
 testbed_make_guest_root 512 10
 testbed_boot multi-user.target
 
-etcdctl_on() { # NODE_IP ARGS...
-    local ip=$1
-    shift
-    tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
-}
-wait_healthy() { # SECONDS
-    local deadline=$(( $(date +%s) + $1 )) json
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        json=$(tb coreos-cluster status --json 2>/dev/null) || true
-        if python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert len(s["nodes"]) == 2 and all(n["etcd_healthy"] for n in s["nodes"])' "$json" 2>/dev/null; then
-            return 0
-        fi
-        sleep 1
-    done
-    tb coreos-cluster status >&2 || true
-    fail "the cluster was not healthy within $1 s"
-}
 put_get() { # KEY VALUE
     etcdctl_on 10.77.0.11 put "$1" "$2" >/dev/null
     local got
@@ -45,13 +28,13 @@ taps_up() {
 }
 
 tb systemctl start coreos-cluster@2.service
-wait_healthy 180
+wait_cluster_healthy 180 2
 put_get before "before any networkd change"
 
 log "restart systemd-networkd while the cluster runs"
 tb systemctl restart systemd-networkd.service
 taps_up
-wait_healthy 30
+wait_cluster_healthy 30 2
 put_get restarted "after networkd restarted"
 [ "$(tb systemctl is-active coreos-vm@01.service coreos-vm@02.service | sort -u)" = active ] ||
     fail "a VM stopped when networkd restarted"

@@ -261,20 +261,20 @@ etcdctl_on() { # NODE_IP ARGS...
     tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
 }
 
-# Waits until every node of a 3-node cluster reports etcd healthy; on failure
-# shows status and the end of each VM's serial log.
-wait_cluster_healthy() { # SECONDS
-    local deadline=$(($(date +%s) + $1)) json
+# Waits until every node of a cluster (3 nodes unless told) reports etcd
+# healthy; on failure shows status and the end of each VM's serial log.
+wait_cluster_healthy() { # SECONDS [NODES]
+    local deadline=$(($(date +%s) + $1)) nodes=${2:-3} json
     while [ "$(date +%s)" -lt "$deadline" ]; do
         json=$(tb coreos-cluster status --json 2>/dev/null) || true
-        if python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert len(s["nodes"]) == 3 and all(n["etcd_healthy"] for n in s["nodes"])' "$json" 2>/dev/null; then
+        if python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert len(s["nodes"]) == int(sys.argv[2]) and all(n["etcd_healthy"] for n in s["nodes"])' "$json" "$nodes" 2>/dev/null; then
             return 0
         fi
         sleep 1
     done
     tb coreos-cluster status >&2 || true
     local i
-    for i in 01 02 03; do tb journalctl -u "coreos-vm@$i" -o cat --no-pager | tail -8 >&2; done
+    for i in $(seq -f %02g "$nodes"); do tb journalctl -u "coreos-vm@$i" -o cat --no-pager | tail -8 >&2; done
     fail "the cluster did not become healthy within $1 s"
 }
 
