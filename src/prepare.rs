@@ -28,7 +28,30 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
     let host = host_address(&model)?;
 
     // A cached, verified image means no network here; a fresh install fetches.
-    let fetched = fetch::ensure(root, &model)?;
+    let fetched = fetch::ensure(root, &model).map_err(|err| match &model.image.source {
+        ImageSource::Flatcar { .. } if !root.join(&model.image.kernel).is_file() => anyhow::anyhow!(
+            "{err:#}; the Flatcar image is not cached yet ({}): `coreos-cluster fetch` downloads \
+             and verifies it once the release host (image.base-url) is reachable",
+            model.image.kernel.display()
+        ),
+        _ => err,
+    })?;
+
+    // The big files first: when they cannot be written (a full disk), the
+    // configs served now stay as they were.
+    let user = access::ServiceUser::lookup(root);
+    for copy in boot::copies(&model) {
+        let meta =
+            access::check_source(&user, root, &copy.source, copy.what).map_err(|err| {
+                match (copy.is_image, &model.image.source) {
+                    (true, ImageSource::Flatcar { .. }) => anyhow::anyhow!(
+                        "{err:#}; run `coreos-cluster fetch` to download and verify the image"
+                    ),
+                    _ => err,
+                }
+            })?;
+        install_file(&meta, &root.join(&copy.source), &root.join(&copy.dest))?;
+    }
 
     let bootstrap = match &model.discovery {
         Discovery::Static => {
@@ -124,19 +147,6 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
         give_to_service_group(root, &root.join(&file.path))?;
     }
 
-    let user = access::ServiceUser::lookup(root);
-    for copy in boot::copies(&model) {
-        let meta =
-            access::check_source(&user, root, &copy.source, copy.what).map_err(|err| {
-                match (copy.is_image, &model.image.source) {
-                    (true, ImageSource::Flatcar { .. }) => anyhow::anyhow!(
-                        "{err:#}; run `coreos-cluster fetch` to download and verify the image"
-                    ),
-                    _ => err,
-                }
-            })?;
-        install_file(&meta, &root.join(&copy.source), &root.join(&copy.dest))?;
-    }
     let fetched_version = fetched.image.as_ref().map(|image| image.version.as_str());
     let image = image_version::describe(&model.image, root, fetched_version);
     let image_file = root.join(IMAGE_FILE);

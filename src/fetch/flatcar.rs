@@ -38,7 +38,14 @@ pub fn cached(root: &Root, upstream: &FlatcarUpstream) -> Option<CachedImage> {
         Some(v) => v.clone(),
         None => cache::current(&dir)?,
     };
-    complete(&dir, &version)
+    let image = complete(&dir, &version)?;
+    // The nodes boot what `current` names: a pinned release cached earlier
+    // must be the current one again.
+    if cache::current(&dir).as_deref() != Some(version.as_str()) {
+        let _lock = cache::lock(&dir).ok()?;
+        cache::switch_current(&dir, &version).ok()?;
+    }
+    Some(image)
 }
 
 fn complete(dir: &Path, version: &str) -> Option<CachedImage> {

@@ -15,7 +15,7 @@ cli=$top/target/debug/coreos-cluster
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-mkdir -p "$root/etc/coreos-cluster" "$root/images" "$root/srv/http" "$root/run"
+mkdir -p "$root/etc/coreos-cluster" "$root/images" "$root/srv/coreos-cluster/http" "$root/run"
 cat >"$root/etc/coreos-cluster/cluster.toml" <<'TOML'
 [image]
 source = "files"
@@ -31,9 +31,9 @@ chmod 0604 "$root/images/initrd"
 out=$(unshare -m --propagation private bash -c '
     set -u
     root=$1 cli=$2
-    mount -t tmpfs -o size=2M tmpfs "$root/srv/http" || exit 3
+    mount -t tmpfs -o size=2M tmpfs "$root/srv/coreos-cluster/http" || exit 3
     "$cli" --root "$root" prepare 3 >/dev/null || exit 4
-    served=$root/srv/http/coreos-cluster
+    served=$root/srv/coreos-cluster/http/coreos-cluster
     sha256sum "$served/vmlinuz" "$served/initrd" "$served/cloud-config.yaml" >"$root/before"
     stat -c %a "$served/initrd" >"$root/initrd-mode"
     head -c 3M /dev/urandom >"$root/images/vmlinuz"
@@ -47,7 +47,7 @@ out=$(unshare -m --propagation private bash -c '
 stderr=$(cat "$root/stderr")
 log "prepare on a full disk: $stderr"
 expect "the error names the path" "$stderr" "/images/vmlinuz"
-expect "the error names the destination" "$stderr" "/srv/http/coreos-cluster/vmlinuz"
+expect "the error names the destination" "$stderr" "/srv/coreos-cluster/http/coreos-cluster/vmlinuz"
 expect "the error says why" "$stderr" "No space left on device"
 cmp -s "$root/before" "$root/after" || fail "served files changed: $(diff "$root/before" "$root/after")"
 listing=$(cat "$root/listing")
@@ -60,13 +60,20 @@ cat >"$root/etc/coreos-cluster/cluster.toml" <<'TOML'
 dir = "/images"
 TOML
 if out=$("$cli" --root "$root" prepare 3 2>&1); then fail "prepare without an image succeeded"; fi
-expect "missing image names its path" "$out" "/images/flatcar-stable/flatcar_production_pxe.vmlinuz"
+expect "missing image names its path" "$out" "/images/flatcar-stable/current/flatcar_production_pxe.vmlinuz"
 expect "missing image names the fetch command" "$out" "coreos-cluster fetch"
 
 # An image the service user could not read is refused, not published.
-mkdir -p "$root/images/flatcar-stable"
-head -c 1K /dev/urandom >"$root/images/flatcar-stable/flatcar_production_pxe.vmlinuz"
-chmod 600 "$root/images/flatcar-stable/flatcar_production_pxe.vmlinuz"
+# (cached as fetch leaves it: a version's directory and `current`; the guests
+# get Ignition, so the etcd served is a file of the test's own)
+mkdir -p "$root/images/flatcar-stable/1.0.0"
+ln -s 1.0.0 "$root/images/flatcar-stable/current"
+head -c 1K /dev/urandom >"$root/images/flatcar-stable/1.0.0/flatcar_production_pxe.vmlinuz"
+head -c 1K /dev/urandom >"$root/images/flatcar-stable/1.0.0/flatcar_production_pxe_image.cpio.gz"
+chmod 600 "$root/images/flatcar-stable/1.0.0/flatcar_production_pxe.vmlinuz"
+printf '#!/bin/sh\n' >"$root/images/etcd"
+cp "$root/images/etcd" "$root/images/etcdctl"
+printf '[etcd]\nbinary = "/images/etcd"\n' >>"$root/etc/coreos-cluster/cluster.toml"
 if out=$("$cli" --root "$root" prepare 3 2>&1); then fail "prepare published a 0600 kernel"; fi
 expect "unreadable image names its path" "$out" "flatcar_production_pxe.vmlinuz (mode 0600) is not readable by the coreos-cluster user"
 log "PASS: disk full, no widened modes, missing and unreadable images"

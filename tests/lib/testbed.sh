@@ -248,7 +248,7 @@ testbed_standin_units() {
     printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/coreos-cluster check --quiet --size %%i\n' \
         > "$r/etc/systemd/system/coreos-cluster@.service.d/test-standin.conf"
     for unit in coreos-cluster-network.service coreos-cluster-http.service; do
-        printf '[Service]\nExecStartPre=\nExecStart=\nExecStart=/bin/true\n' \
+        printf '[Service]\nExecStartPre=\nExecStart=\nExecStart=/bin/true\nExecStartPost=\nExecStopPost=\n' \
             > "$r/etc/systemd/system/$unit.d/test-standin.conf"
     done
     ln -s /dev/null "$r/etc/systemd/system/systemd-networkd-wait-online@coreos-br0:no-carrier.service"

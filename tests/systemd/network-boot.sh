@@ -71,7 +71,7 @@ boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, s
     expect "$label: static lease" "$serial" "test-guest: address 10.77.0.11/24"
     expect "$label: cloud-config" "$serial" "test-guest: cloud-config fetched from http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml"
     expect "$label: own address filled in" "$serial" "ETCD_NAME=10.77.0.11"
-    expect "$label: initial-cluster" "$serial" "--initial-cluster=10.77.0.11=http://10.77.0.11:2380"
+    expect "$label: initial-cluster" "$serial" "ETCD_INITIAL_CLUSTER=10.77.0.11=http://10.77.0.11:2380"
     leases=$(tb networkctl status coreos-br0 --no-pager 2>&1)
     expect "$label: networkd lease" "$leases" "10.77.0.11 (to 52:54:00:12:34:01)"
     health=$(tb curl -sf --max-time 5 http://10.77.0.11:2379/health)
