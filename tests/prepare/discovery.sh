@@ -57,11 +57,11 @@ grep -qF "discovery: $url" <<<"$out" || fail "prepare did not say the URL: $out"
 size=$(curl -sf "$url/_config/size")
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["node"]["value"] == "3", sys.argv[1]' "$size" ||
     fail "_config/size: $size"
-grep -qF "    discovery: $url" "$cloud_config" || fail "cloud-config lacks the discovery URL"
+grep -qF "    discovery: \"$url\"" "$cloud_config" || fail "cloud-config lacks the discovery URL"
 prepare 5 >/dev/null
 url2=$(cat "$root/run/coreos-cluster/discovery-url")
 [ "$url2" != "$url" ] || fail "a second prepare reused the token"
-grep -qF "    discovery: $url2" "$cloud_config" || fail "cloud-config not updated"
+grep -qF "    discovery: \"$url2\"" "$cloud_config" || fail "cloud-config not updated"
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["node"]["value"] == "5"' "$(curl -sf "$url2/_config/size")" ||
     fail "second _config/size"
 
@@ -83,7 +83,7 @@ url=$(cat "$root/run/coreos-cluster/discovery-url")
 
 configure public "$base/error"
 if out=$(prepare 3 2>&1); then fail "prepare succeeded on 503"; fi
-grep -q "GET $base/error/new?size=3 failed after 3 attempts: HTTP 503 Service Unavailable: service unavailable" <<<"$out" ||
+grep -q "GET $base/error/new?size=3 failed after 3 attempts: HTTP 503 Service Unavailable: \"service unavailable\"" <<<"$out" ||
     fail "unclear 5xx error: $out"
 
 configure public "$base/garbage"
