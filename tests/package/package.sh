@@ -68,7 +68,8 @@ done
 mkdir "$work/extract"
 bsdtar -xf "$pkg" -C "$work/extract"
 for exe in usr/bin/coreos-cluster usr/lib/systemd/system-generators/coreos-cluster-generator; do
-    for build_path in /tmp/coreos-cluster-pkg /root/ /home/; do
+    # Where a build happens, and where cargo keeps sources and toolchains.
+    for build_path in /tmp/coreos-cluster-pkg /.cargo/registry /.rustup/toolchains /root/; do
         ! grep -qaF "$build_path" "$work/extract/$exe" || fail "$exe contains the build path $build_path"
     done
 done
