@@ -12,7 +12,8 @@
 #      served the Ignition config and etcd; `coreos-cluster ssh N` with the key works
 #   2. SIGKILL node 2's QEMU: it comes back with an empty RAM root and rejoins
 #   3. `systemctl stop coreos-cluster@3`: ACPI power-off, nothing left
-#   4. start again: no network needed (the release server is stopped)
+#   4. `systemctl enable coreos-cluster@3`, reboot the test bed: the cluster
+#      comes back from the cache (the release server is gone)
 set -euo pipefail
 source "$(dirname "$0")/../lib/as-root.sh"
 source "$(dirname "$0")/../lib/testbed.sh"
@@ -167,9 +168,15 @@ done
 active=$(tb systemctl list-units --plain --no-legend --state=active,activating,deactivating,failed 'coreos-vm@*' 'coreos-cluster@*')
 [ -z "$active" ] || fail "left in the unit list: $active"
 
-log "scenario 4: start again with the release server gone: the cache is enough"
+log "scenario 4: systemctl enable coreos-cluster@3, reboot the test bed: back from the cache"
+# The release server does not come back with the reboot: the cache is enough.
 tb systemctl stop release-server.service
-tb systemctl start coreos-cluster@3.service
+tb systemctl enable coreos-cluster@3.service
+testbed_reboot multi-user.target
 wait_cluster_healthy 900
+etcdctl_on 10.77.0.11 put after-reboot "back after reboot" >/dev/null
+got=$(etcdctl_on 10.77.0.13 get --print-value-only after-reboot)
+[ "$got" = "back after reboot" ] || fail "get on node 3 after the reboot: '$got'"
+[ "$(tb systemctl is-active coreos-cluster@3.service)" = active ] || fail "cluster unit not active after reboot"
 tb systemctl stop coreos-cluster@3.service
 log "PASS"
