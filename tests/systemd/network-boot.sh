@@ -116,8 +116,8 @@ for n in 1 2; do
     client=10.77.0.20$n
     body=$(tb ip netns exec "client$n" curl -sf --retry 5 --retry-connrefused --retry-delay 1 \
         http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml)
-    expect "cloud-config for $client" "$body" "name: $client"
-    expect "cloud-config for $client" "$body" "advertise-client-urls: http://$client:2379"
+    expect "cloud-config for $client" "$body" "name: \"$client\""
+    expect "cloud-config for $client" "$body" "advertise_client_urls: \"http://$client:2379\""
     ! grep -qF '$private_ipv4' <<<"$body" || fail "\$private_ipv4 left for $client"
 done
 for n in 1 2; do
