@@ -29,11 +29,13 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
 
     // A cached, verified image means no network here; a fresh install fetches.
     let fetched = fetch::ensure(root, &model).map_err(|err| match &model.image.source {
-        ImageSource::Flatcar { .. } if !root.join(&model.image.kernel).is_file() => anyhow::anyhow!(
+        ImageSource::Flatcar { .. } if !root.join(&model.image.kernel).is_file() => {
+            anyhow::anyhow!(
             "{err:#}; the Flatcar image is not cached yet ({}): `coreos-cluster fetch` downloads \
              and verifies it once the release host (image.base-url) is reachable",
             model.image.kernel.display()
-        ),
+        )
+        }
         _ => err,
     })?;
 
