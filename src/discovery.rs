@@ -161,11 +161,7 @@ pub fn allocate_etcd(etcd_url: &str, size: u8) -> anyhow::Result<String> {
 
 /// 128 random bits as 32 hex digits.
 fn random_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::hex::random_hex(16).context("reading /dev/urandom")
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! cloud-config): the etcd settings, the cluster's identity, the per-node
 //! placeholders nginx fills in, and the etcd start script.
 
-use std::io::Read;
-
 use crate::boot::EtcdBootstrap;
 use crate::names::{ETCD_CLIENT_PORT, ETCD_PEER_PORT};
 
@@ -25,9 +23,7 @@ pub const ETCD_START_SCRIPT: &str = include_str!("../templates/guest/etcd-start.
 /// As etcd's `initial-cluster-token` it keeps a member of an earlier cluster
 /// on the same addresses from being taken for one of this cluster's.
 pub fn new_cluster_token(size: u8) -> std::io::Result<String> {
-    let mut bytes = [0u8; 8];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::hex::random_hex(8)?;
     Ok(format!("coreos-cluster-{size}-{hex}"))
 }
 

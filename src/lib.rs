@@ -37,6 +37,7 @@ pub mod discovery;
 pub mod fetch;
 pub mod generator;
 pub mod guest;
+pub mod hex;
 pub mod http;
 pub mod ignition;
 pub mod image_version;

@@ -194,10 +194,7 @@ fn serve_etcd(root: &Root, etcd: &CachedEtcd, served: &Path) -> anyhow::Result<[
 
 fn sha512_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha512};
-    Sha512::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::hex(&Sha512::digest(bytes))
 }
 
 /// Gives a file that may hold secrets to the service user's group (nginx

@@ -66,7 +66,7 @@ pub fn ensure(
     let mut hash = Sha256Sink(Sha256::new());
     let mut progress = Progress::new(&tarball);
     http.download(&url, &part, &mut hash, &mut progress)?;
-    let actual = hex(&hash.0.finalize());
+    let actual = crate::hex::hex(&hash.0.finalize());
     if actual != sha256 {
         download::discard(&part);
         bail!("{url}: SHA-256 is {actual}, expected {sha256}; the file was deleted");
@@ -113,8 +113,4 @@ impl Sink for Sha256Sink {
     fn reset(&mut self) {
         self.0 = Sha256::new();
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
