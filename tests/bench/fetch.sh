@@ -5,6 +5,7 @@
 # means only the final public-key operation is extra).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+source tests/lib/common.sh
 cargo build --release --quiet --bin coreos-cluster || exit 1
 BIN=$PWD/target/release/coreos-cluster
 T=$(mktemp -d /tmp/fetch-bench.XXXXXX)
@@ -27,21 +28,7 @@ touch "$T/e/etcd-v9.9.9-linux-amd64/"{etcd,etcdctl}
 tar -C "$T/e" -czf "$T/www/etcd/v9.9.9/etcd-v9.9.9-linux-amd64.tar.gz" .
 SHA=$(sha256sum "$T/www/etcd/v9.9.9/etcd-v9.9.9-linux-amd64.tar.gz" | cut -d' ' -f1)
 chmod 755 "$T" && chmod -R a+rX "$T/www"
-PORT=$((20000 + RANDOM % 20000))
-mkdir -p "$T/nginx"
-cat >"$T/nginx/nginx.conf" <<CONF
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log;
-events {}
-http { access_log off; sendfile on;
-  client_body_temp_path $T/nginx; proxy_temp_path $T/nginx; fastcgi_temp_path $T/nginx;
-  uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
-  server { listen 127.0.0.1:$PORT; root $T/www; } }
-CONF
-/usr/sbin/nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
-URL=http://127.0.0.1:$PORT
-for _ in $(seq 50); do curl -s -o /dev/null "$URL/key.asc" && break; sleep 0.1; done
+loopback_nginx "$T/nginx" "$T/www" key.asc "access_log off; sendfile on;"
 FILE=$URL/stable/1.0.0/flatcar_production_pxe_image.cpio.gz
 root() {
     rm -rf "$T/root"

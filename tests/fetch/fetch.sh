@@ -4,6 +4,7 @@
 # Every bad case must be refused with a clear message and leave nothing visible.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+source tests/lib/common.sh
 BIN=${BIN:-$PWD/target/debug/coreos-cluster}
 [ -x "$BIN" ] || cargo build --quiet --bin coreos-cluster || exit 1
 
@@ -96,31 +97,13 @@ ETCD_SHA=$(sha256sum "$WWW/etcd/v9.9.9/etcd-v9.9.9-linux-amd64.tar.gz" | cut -d'
 # --- nginx on loopback (its workers run unprivileged) ---------------------
 chmod 755 "$T"
 chmod -R a+rX "$WWW"
-PORT=$((20000 + RANDOM % 20000))
-mkdir -p "$T/nginx"
-cat >"$T/nginx/nginx.conf" <<CONF
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/error.log;
-events {}
-http {
+loopback_nginx "$T/nginx" "$WWW" key.asc "
     access_log $T/nginx/access.log;
     log_format ranges '\$request_uri \$status range=\$http_range';
-    access_log $T/nginx/ranges.log ranges;
-    client_body_temp_path $T/nginx; proxy_temp_path $T/nginx; fastcgi_temp_path $T/nginx;
-    uwsgi_temp_path $T/nginx; scgi_temp_path $T/nginx;
-    server {
-        listen 127.0.0.1:$PORT;
-        root $WWW;
-        # The "release host" answers with a redirect to the "CDN".
+    access_log $T/nginx/ranges.log ranges;" "
+        # The \"release host\" answers with a redirect to the \"CDN\".
         location /release/ { rewrite ^/release/(.*)\$ /cdn/\$1 redirect; }
-        location /cdn/stable/1.4.0/ { limit_rate 8m; }
-    }
-}
-CONF
-/usr/sbin/nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'daemon off;' &
-NGINX_PID=$!
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/key.asc" && break; sleep 0.1; done
-URL=http://127.0.0.1:$PORT
+        location /cdn/stable/1.4.0/ { limit_rate 8m; }"
 
 # --- helpers ----------------------------------------------------------------
 new_root() { # NAME VERSION [extra toml]

@@ -5,6 +5,7 @@
 #   expect WHAT HAYSTACK NEEDLE   fail unless HAYSTACK contains NEEDLE
 #   project_version TOP        the crate version from TOP/Cargo.toml
 #   pacman_root ROOT CACHEDIR ARGS...   pacman on another root; fails on any "error:" line
+#   loopback_nginx DIR ROOT PROBE [HTTP_LINES] [SERVER_LINES]   a throwaway nginx on 127.0.0.1
 
 log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
@@ -30,4 +31,32 @@ pacman_root() { # ROOT CACHEDIR ARGS...
     }
     ! grep -q '^error:' <<<"$out" || { echo "$out" >&2; fail "pacman $* printed errors"; }
     echo "$out"
+}
+
+# A throwaway nginx on 127.0.0.1 (a random high port) serving ROOT, with its
+# config, pid and logs in DIR; HTTP_LINES and SERVER_LINES go into its http
+# and server blocks as they are. Waits until ROOT's PROBE path answers, and
+# sets NGINX_PID (the caller stops it) and URL.
+loopback_nginx() { # DIR ROOT PROBE [HTTP_LINES] [SERVER_LINES]
+    local dir=$1 root=$2 probe=$3 port=$((20000 + RANDOM % 20000))
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<CONF
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events {}
+http {
+    client_body_temp_path $dir; proxy_temp_path $dir; fastcgi_temp_path $dir;
+    uwsgi_temp_path $dir; scgi_temp_path $dir;
+    ${4:-}
+    server {
+        listen 127.0.0.1:$port;
+        root $root;
+        ${5:-}
+    }
+}
+CONF
+    /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
+    NGINX_PID=$!
+    URL=http://127.0.0.1:$port
+    for _ in $(seq 50); do curl -s -o /dev/null "$URL/$probe" && break; sleep 0.1; done
 }
