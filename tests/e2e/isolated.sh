@@ -19,12 +19,6 @@ demo=
 testbed_make_guest_root 512 10
 testbed_boot multi-user.target
 
-put_get() { # KEY VALUE
-    etcdctl_on 10.77.0.11 put "$1" "$2" >/dev/null
-    local got
-    got=$(etcdctl_on 10.77.0.13 get --print-value-only "$1")
-    [ "$got" = "$2" ] || fail "get $1 on node 3 returned '$got', want '$2'"
-}
 
 log "scenario 1: systemctl start coreos-cluster@3 (isolated, static discovery, iPXE)"
 start=$(date +%s%N)

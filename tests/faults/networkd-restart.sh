@@ -13,12 +13,6 @@ trap testbed_shutdown EXIT
 testbed_make_guest_root 512 10
 testbed_boot multi-user.target
 
-put_get() { # KEY VALUE
-    etcdctl_on 10.77.0.11 put "$1" "$2" >/dev/null
-    local got
-    got=$(etcdctl_on 10.77.0.12 get --print-value-only "$1")
-    [ "$got" = "$2" ] || fail "get $1 on node 2 returned '$got', want '$2'"
-}
 taps_up() {
     local i
     for i in 01 02; do
@@ -29,20 +23,20 @@ taps_up() {
 
 tb systemctl start coreos-cluster@2.service
 wait_cluster_healthy 180 2
-put_get before "before any networkd change"
+put_get before "before any networkd change" 10.77.0.12
 
 log "restart systemd-networkd while the cluster runs"
 tb systemctl restart systemd-networkd.service
 taps_up
 wait_cluster_healthy 30 2
-put_get restarted "after networkd restarted"
+put_get restarted "after networkd restarted" 10.77.0.12
 [ "$(tb systemctl is-active coreos-vm@01.service coreos-vm@02.service | sort -u)" = active ] ||
     fail "a VM stopped when networkd restarted"
 
 log "stop systemd-networkd (and its socket) while the cluster runs"
 tb systemctl stop systemd-networkd.socket systemd-networkd.service
 taps_up
-put_get stopped "while networkd is stopped"
+put_get stopped "while networkd is stopped" 10.77.0.12
 tb ip -4 -o addr show coreos-br0 | grep -q '10.77.0.1/' || fail "the bridge lost its address"
 tb systemctl start systemd-networkd.service
 log "PASS: the VMs kept their network through a networkd restart and stop"

@@ -261,6 +261,14 @@ etcdctl_on() { # NODE_IP ARGS...
     tb env ETCDCTL_API=3 etcdctl --endpoints "http://$ip:2379" --command-timeout=5s "$@"
 }
 
+# Puts KEY on node 1 and reads it back from another node (node 3 unless told).
+put_get() { # KEY VALUE [NODE_IP]
+    local ip=${3:-10.77.0.13} got
+    etcdctl_on 10.77.0.11 put "$1" "$2" >/dev/null
+    got=$(etcdctl_on "$ip" get --print-value-only "$1")
+    [ "$got" = "$2" ] || fail "get $1 on $ip returned '$got', want '$2'"
+}
+
 # Waits until every node of a cluster (3 nodes unless told) reports etcd
 # healthy; on failure shows status and the end of each VM's serial log.
 wait_cluster_healthy() { # SECONDS [NODES]
