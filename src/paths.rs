@@ -25,6 +25,10 @@ pub const QMP_SOCKET: &str = "qmp.sock";
 pub const SERIAL_SOCKET: &str = "serial.sock";
 /// Held (flock) while `coreos-cluster console` is attached: one console at a time.
 pub const CONSOLE_LOCK: &str = "console.lock";
+/// Made by `vm-exec` once the guest's kernel prints its first line on the
+/// serial console, i.e. its boot files are loaded (`stagger-sec = "auto"`
+/// waits for it before starting the next VM).
+pub const KERNEL_STARTED_MARKER: &str = "kernel-started";
 /// Where `prepare` records the image the nodes boot, for `status`.
 pub const IMAGE_FILE: &str = "/run/coreos-cluster/image";
 /// The kernel's KSM switches and counters.
