@@ -15,7 +15,7 @@ use crate::ignition::{self, ServedFile, IGNITION_CONFIG};
 use crate::model::{BootMethod, Discovery, GuestConfigFormat, Model, NetworkMode, NodeIndex};
 use crate::names;
 use crate::output::{header, RenderedFile};
-use crate::paths::{CLOUD_CONFIG, INITRD, IPXE_SCRIPT, KERNEL, SUBDIR};
+use crate::paths::{CLOUD_CONFIG, DIRECT_CMDLINE, INITRD, IPXE_SCRIPT, KERNEL, SUBDIR};
 use crate::yaml_quote::double_quoted;
 
 /// The placeholder a user's own template uses, as in the classic recipe.
@@ -192,7 +192,8 @@ pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
     let mut args = match model.guest.config {
         GuestConfigFormat::CloudConfig => vec![format!("cloud-config-url={config_url}")],
         // Flatcar's initramfs runs Ignition on its first boot. iPXE (and
-        // UEFI) want the initrd named on the line; pxelinux's append has it.
+        // UEFI) want the initrd named on the line; pxelinux's append has it,
+        // and QEMU's -initrd passes it in the boot parameters.
         GuestConfigFormat::Ignition => (model.boot.method == BootMethod::Ipxe)
             .then(|| format!("initrd={INITRD}"))
             .into_iter()
@@ -207,11 +208,13 @@ pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
     args.join(" ")
 }
 
-/// Where the boot script goes: below the HTTP root (iPXE) or the TFTP root (pxelinux).
+/// Where the boot script goes: below the HTTP root (iPXE, and the kernel
+/// line of the direct method) or the TFTP root (pxelinux).
 pub fn boot_script_path(model: &Model) -> PathBuf {
     match model.boot.method {
         BootMethod::Ipxe => model.http_root.join(SUBDIR).join(IPXE_SCRIPT),
         BootMethod::Pxelinux => model.tftp_root.join("pxelinux.cfg").join("default"),
+        BootMethod::Direct => model.http_root.join(SUBDIR).join(DIRECT_CMDLINE),
     }
 }
 
@@ -241,13 +244,15 @@ fn render_boot_script(model: &Model, sources: &Sources, host: Ipv4Addr) -> Rende
                 kernel_args: &args,
             },
         ),
+        // One line, read by vm-exec for QEMU's -append.
+        BootMethod::Direct => RenderedFile::text(path, format!("{args}\n")),
     }
 }
 
 /// Where the kernel and initrd are served from.
 pub fn image_dir(model: &Model) -> PathBuf {
     match model.boot.method {
-        BootMethod::Ipxe => model.http_root.join(SUBDIR),
+        BootMethod::Ipxe | BootMethod::Direct => model.http_root.join(SUBDIR),
         BootMethod::Pxelinux => model.tftp_root.join(SUBDIR),
     }
 }

@@ -180,6 +180,16 @@ fn vm_environment(model: &Model) -> Vec<String> {
             names::mac_for(&escape_specifiers(&model.cluster.mac_prefix), "%i")
         ),
         format!("Environment=\"QEMU_TAP={}\"", names::tap_name_for("%i")),
+        // The NIC boots the VM (its iPXE ROM), or has no ROM at all when QEMU
+        // loads the kernel itself: SeaBIOS then skips the ROM's setup.
+        environment(
+            "QEMU_NIC_BOOT",
+            if model.boot.method.is_network_boot() {
+                "bootindex=1"
+            } else {
+                "romfile="
+            },
+        ),
         format!("Environment=\"QEMU_EXTRA_ARGS={}\"", words(&vm.extra_args)),
         environment(
             "COREOS_VM_POWERDOWN_TIMEOUT_SEC",
@@ -228,7 +238,7 @@ fn writable_roots(model: &Model) -> Vec<String> {
 fn cluster_requires(model: &Model) -> Vec<&'static str> {
     match model.boot.method {
         BootMethod::Pxelinux => vec![TFTP_UNIT],
-        BootMethod::Ipxe => vec![],
+        BootMethod::Ipxe | BootMethod::Direct => vec![],
     }
 }
 

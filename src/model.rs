@@ -207,6 +207,16 @@ pub enum BootMethod {
     Ipxe,
     /// pxelinux over TFTP, as in the classic recipe.
     Pxelinux,
+    /// QEMU loads the kernel and initrd itself (`-kernel`, `-initrd`): no
+    /// PXE, the fastest start. The guest still reads its config over HTTP.
+    Direct,
+}
+
+impl BootMethod {
+    /// Whether the VM boots from its NIC (the iPXE ROM, DHCP's boot file).
+    pub fn is_network_boot(self) -> bool {
+        self != BootMethod::Direct
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,7 +32,7 @@ struct IsolatedNetwork<'a> {
     nat: bool,
     pool_offset: u32,
     pool_size: u32,
-    boot_filename: String,
+    boot_filename: Option<String>,
     leases: Vec<(String, String)>,
 }
 
@@ -67,11 +67,13 @@ struct TapsNetwork<'a> {
     tap_prefix: &'a str,
 }
 
-/// The URL (iPXE) or TFTP path (pxelinux) that DHCP hands out as boot file.
-pub fn boot_filename(model: &Model, host: Ipv4Addr) -> String {
+/// The URL (iPXE) or TFTP path (pxelinux) that DHCP hands out as boot
+/// file; none when QEMU loads the kernel itself.
+pub fn boot_filename(model: &Model, host: Ipv4Addr) -> Option<String> {
     match model.boot.method {
-        BootMethod::Ipxe => names::served_url(host, model.http_port, IPXE_SCRIPT),
-        BootMethod::Pxelinux => "pxelinux.0".to_string(),
+        BootMethod::Ipxe => Some(names::served_url(host, model.http_port, IPXE_SCRIPT)),
+        BootMethod::Pxelinux => Some("pxelinux.0".to_string()),
+        BootMethod::Direct => None,
     }
 }
 

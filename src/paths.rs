@@ -48,6 +48,9 @@ pub const SUBDIR: &str = "coreos-cluster";
 /// File names inside SUBDIR (and the pxelinux tree).
 pub const CLOUD_CONFIG: &str = "cloud-config.yaml";
 pub const IPXE_SCRIPT: &str = "boot.ipxe";
+/// The direct boot method's kernel command line, which `vm-exec` hands to
+/// QEMU's `-append` (the config server's address is known only to `prepare`).
+pub const DIRECT_CMDLINE: &str = "kernel-cmdline";
 pub const KERNEL: &str = "vmlinuz";
 pub const INITRD: &str = "initrd";
 /// Where the service user is looked up (below the root, like every path).

@@ -52,7 +52,22 @@ impl Qmp {
 
     /// Runs a command and waits for its reply until `deadline`, skipping events.
     pub fn execute(&mut self, command: &str, deadline: Instant) -> anyhow::Result<Value> {
-        let request = format!("{}\n", serde_json::json!({ "execute": command }));
+        self.execute_with(command, Value::Null, deadline)
+    }
+
+    /// Runs a command with `arguments` (none when Null), as `execute`.
+    pub fn execute_with(
+        &mut self,
+        command: &str,
+        arguments: Value,
+        deadline: Instant,
+    ) -> anyhow::Result<Value> {
+        let request = if arguments.is_null() {
+            serde_json::json!({ "execute": command })
+        } else {
+            serde_json::json!({ "execute": command, "arguments": arguments })
+        };
+        let request = format!("{request}\n");
         self.stream
             .write_all(request.as_bytes())
             .context("writing to QMP socket")?;

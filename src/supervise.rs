@@ -5,6 +5,10 @@
 //!   journal at once: QEMU's socket chardev logs every byte into a pipe
 //!   (`logfile=/dev/fdset/N`: the journal's stream is a socket QEMU cannot
 //!   open by path) whose other end is copied to stdout, the journal.
+//! - The serial log is watched on its way to the journal: at iPXE's
+//!   "Press Ctrl-B" banner, which waits 2 s for a key on every network boot,
+//!   a key is pressed over QMP so the boot goes on at once; and the guest
+//!   kernel's first line marks the boot files loaded (`stagger-sec = "auto"`).
 //! - `machinectl poweroff` sends SIGRTMIN+4 to the machine's leader. QEMU
 //!   would die of it (the default action), and systemd would restart it as
 //!   crashed; here it becomes the ACPI power button, over QMP.
@@ -14,7 +18,7 @@
 //! so systemd judges QEMU's end (clean stop, crash to restart) unchanged.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -41,6 +45,22 @@ pub struct VmSockets {
     pub serial: PathBuf,
 }
 
+/// What the serial log is watched for.
+pub struct SerialWatch {
+    /// Press a key at iPXE's banner (the VM boots from its NIC).
+    pub skip_ipxe_banner: bool,
+    /// Made when the guest kernel's first line appears.
+    pub kernel_started_marker: PathBuf,
+}
+
+/// iPXE's banner before it boots; it waits 2 s for Ctrl-B, and any other key
+/// ends the wait. SeaBIOS shows it on the serial port (`-machine graphics=off`).
+const IPXE_BANNER: &[u8] = b"Press Ctrl-B for the iPXE command line";
+/// The first line Linux prints (the console replays its log from the start).
+const KERNEL_FIRST_LINE: &[u8] = b"Linux version ";
+/// Bytes kept from one read to the next, so a pattern split across reads is found.
+const CARRY: usize = 64;
+
 /// QEMU's arguments for a serial console on `socket` that also logs every
 /// byte to the file descriptor `log_fd`. One client at a time; output with no
 /// client attached is not held back (it still reaches the log).
@@ -61,7 +81,7 @@ pub fn serial_args(socket: &Path, log_fd: i32) -> Vec<OsString> {
 
 /// Runs `command` (QEMU) with the serial console added, relays its serial log
 /// and signals, and ends as it ended. Returns only on an error.
-pub fn run(command: &[OsString], sockets: &VmSockets) -> anyhow::Result<()> {
+pub fn run(command: &[OsString], sockets: &VmSockets, watch: SerialWatch) -> anyhow::Result<()> {
     let (log_reader, log_writer) = std::io::pipe().context("making the serial log pipe")?;
     // QEMU inherits the pipe's write end (std makes it close-on-exec).
     fcntl(&log_writer, FcntlArg::F_SETFD(FdFlag::empty())).context("passing the log pipe")?;
@@ -76,11 +96,8 @@ pub fn run(command: &[OsString], sockets: &VmSockets) -> anyhow::Result<()> {
     drop(log_writer);
     let qemu = Pid::from_raw(child.id() as i32);
 
-    let relay = std::thread::spawn(move || {
-        let mut reader = log_reader;
-        // Ends when QEMU (the only writer) exits.
-        let _ = std::io::copy(&mut reader, &mut std::io::stdout().lock());
-    });
+    let qmp = sockets.qmp.clone();
+    let relay = std::thread::spawn(move || relay_serial_log(log_reader, &watch, &qmp));
     let qmp = sockets.qmp.clone();
     let handle = signals.handle();
     std::thread::spawn(move || {
@@ -103,6 +120,59 @@ pub fn run(command: &[OsString], sockets: &VmSockets) -> anyhow::Result<()> {
             .context("ending like QEMU ended")?;
     }
     std::process::exit(status.code().unwrap_or(1))
+}
+
+/// Copies the serial log to stdout (the journal) until QEMU exits, acting on
+/// what `watch` asks for.
+fn relay_serial_log(mut reader: impl Read, watch: &SerialWatch, qmp: &Path) {
+    let mut stdout = std::io::stdout().lock();
+    let mut buf = [0u8; 8192];
+    let mut seen: Vec<u8> = Vec::with_capacity(buf.len() + CARRY);
+    let mut kernel_seen = false;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let _ = stdout.write_all(&buf[..n]);
+        seen.extend_from_slice(&buf[..n]);
+        // Every boot shows the banner again (a guest reboot resets the VM).
+        if watch.skip_ipxe_banner && contains(&seen, IPXE_BANNER) {
+            seen.clear();
+            let qmp = qmp.to_path_buf();
+            std::thread::spawn(move || press_key(&qmp));
+        }
+        if !kernel_seen && contains(&seen, KERNEL_FIRST_LINE) {
+            kernel_seen = true;
+            if let Err(err) = std::fs::write(&watch.kernel_started_marker, b"") {
+                tracing::warn!(
+                    "cannot make {}: {err}",
+                    watch.kernel_started_marker.display()
+                );
+            }
+        }
+        let keep = seen.len().saturating_sub(CARRY);
+        seen.drain(..keep);
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Presses Enter on the VM's keyboard; iPXE's banner takes it as "go on".
+fn press_key(qmp_socket: &Path) {
+    // Within the banner's own 2 s: later, the wait is over anyway.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let keys = serde_json::json!({ "keys": [{ "type": "qcode", "data": "ret" }] });
+    let sent = Qmp::connect(qmp_socket, deadline)
+        .and_then(|mut qmp| qmp.execute_with("send-key", keys, deadline));
+    match sent {
+        Ok(_) => {
+            tracing::info!("iPXE's banner: key pressed, the boot goes on without its 2 s wait")
+        }
+        Err(err) => tracing::warn!("iPXE's banner: no key pressed, it waits 2 s: {err:#}"),
+    }
 }
 
 fn acpi_powerdown(qmp_socket: &Path) {

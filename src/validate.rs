@@ -721,8 +721,9 @@ impl Checker<'_> {
 
     fn boot(&self, raw: &RawConfig, network: &Network) -> Result<Boot, ConfigError> {
         let r = &raw.boot;
-        let method = match self.choice(&r.method, "boot.method", &["ipxe", "pxelinux"])? {
+        let method = match self.choice(&r.method, "boot.method", &["ipxe", "pxelinux", "direct"])? {
             Some("ipxe") => BootMethod::Ipxe,
+            Some("direct") => BootMethod::Direct,
             Some(_) => BootMethod::Pxelinux,
             // iPXE over HTTP is faster, but on a LAN the DHCP server picks the boot file.
             None => match network.mode {

@@ -64,6 +64,7 @@ fn summary(model: &Model) -> String {
     let boot = match model.boot.method {
         BootMethod::Ipxe => "ipxe over HTTP",
         BootMethod::Pxelinux => "pxelinux over TFTP",
+        BootMethod::Direct => "direct (QEMU loads the kernel and initrd)",
     };
     let tftp = match model.boot.method {
         BootMethod::Pxelinux => format!(
@@ -71,7 +72,7 @@ fn summary(model: &Model) -> String {
             model.tftp_port,
             model.tftp_root.display()
         ),
-        BootMethod::Ipxe => String::new(),
+        BootMethod::Ipxe | BootMethod::Direct => String::new(),
     };
     let accel: Vec<&str> = vm.accelerators.iter().map(|a| a.name()).collect();
     let at_boot = model

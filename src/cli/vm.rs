@@ -1,15 +1,17 @@
 //! The helpers `coreos-vm@.service` runs around QEMU: `vm-exec` (ExecStart=),
 //! `vm-started` and `vm-register` (ExecStartPost=) and `vm-stop` (ExecStop=).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::model::{BootMethod, Model};
 use crate::paths::{self, Root};
 use crate::qmp::Qmp;
-use crate::{machined, names, supervise};
+use crate::{boot, machined, names, supervise};
 
 /// How long a running QEMU may take to answer a QMP command.
 const QMP_ANSWER_TIME: Duration = Duration::from_secs(5);
@@ -38,19 +40,55 @@ impl VmExec {
         let checked = crate::load_model(root)
             .map_err(anyhow::Error::from)
             .and_then(|(_, model)| {
-                crate::names::parse_vm_instance(&self.instance, model.cluster.max_nodes)
+                crate::names::parse_vm_instance(&self.instance, model.cluster.max_nodes)?;
+                let boot_args = direct_boot_args(&model, root)?;
+                Ok((model, boot_args))
             });
-        if let Err(err) = checked {
-            tracing::error!("{err:#}");
-            std::process::exit(EXIT_BAD_INSTANCE);
-        }
+        let (model, boot_args) = match checked {
+            Ok(checked) => checked,
+            Err(err) => {
+                tracing::error!("{err:#}");
+                std::process::exit(EXIT_BAD_INSTANCE);
+            }
+        };
         let dir = root.join(paths::vm_runtime_dir(&self.instance));
         let sockets = supervise::VmSockets {
             qmp: dir.join(paths::QMP_SOCKET),
             serial: dir.join(paths::SERIAL_SOCKET),
         };
-        supervise::run(&self.command, &sockets)
+        let watch = supervise::SerialWatch {
+            skip_ipxe_banner: model.boot.method.is_network_boot(),
+            kernel_started_marker: dir.join(paths::KERNEL_STARTED_MARKER),
+        };
+        let mut command = self.command;
+        command.extend(boot_args);
+        supervise::run(&command, &sockets, watch)
     }
+}
+
+/// QEMU's `-kernel`, `-initrd` and `-append` for the direct boot method: the
+/// files and the kernel line `prepare` put in the served tree. None otherwise.
+fn direct_boot_args(model: &Model, root: &Root) -> anyhow::Result<Vec<OsString>> {
+    if model.boot.method != BootMethod::Direct {
+        return Ok(Vec::new());
+    }
+    let dir = boot::image_dir(model);
+    let line_file = boot::boot_script_path(model);
+    let line = std::fs::read_to_string(root.join(&line_file)).with_context(|| {
+        format!(
+            "reading the kernel line of boot.method = \"direct\", {}, which \
+             `coreos-cluster prepare` writes (systemctl start coreos-cluster@N runs it)",
+            line_file.display()
+        )
+    })?;
+    Ok(vec![
+        "-kernel".into(),
+        dir.join(paths::KERNEL).into(),
+        "-initrd".into(),
+        dir.join(paths::INITRD).into(),
+        "-append".into(),
+        line.trim().into(),
+    ])
 }
 
 /// Wait until a just-started QEMU answers on its QMP socket (ExecStartPost=).

@@ -5,7 +5,8 @@
 # real nginx; `systemctl start coreos-cluster@1` prepares and starts a QEMU VM
 # (TCG) that network-boots the test guest, gets its static lease, fetches its
 # cloud-config with its own address filled in and starts etcd. Once over iPXE
-# and HTTP (the default), once over pxelinux and TFTP. Prints the timings.
+# and HTTP (the default), once over pxelinux and TFTP, once with QEMU loading
+# the kernel itself (boot.method = "direct"). Prints the timings.
 set -euo pipefail
 source "$(dirname "$0")/../lib/testbed.sh"
 testbed_reexec_private "$0" "$@"
@@ -80,9 +81,27 @@ boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, s
     python3 -c 'import json,sys; n=json.loads(sys.argv[1])["nodes"][0]; assert n["etcd_healthy"] is True and n["ip"]=="10.77.0.11", n' "$status" ||
         fail "$label: status does not show a healthy node: $status"
 
+    tb test -e /run/coreos-cluster/vm-01/kernel-started || fail "$label: vm-exec did not mark the kernel started"
+    served=$(tb journalctl -t coreos_cluster_http --no-pager -o cat "${since[@]}")
     case $label in
-        ipxe*) t_kernel=$(journal_time 'GET /coreos-cluster/initrd' -t coreos_cluster_http "${since[@]}") ;;
-        *) t_kernel=$(journal_time 'coreos-cluster/initrd' -u coreos-cluster-tftp.service "${since[@]}") ;;
+        ipxe*)
+            t_kernel=$(journal_time 'GET /coreos-cluster/initrd' -t coreos_cluster_http "${since[@]}")
+            # SeaBIOS shows iPXE's banner on the serial port; vm-exec answers it.
+            expect "$label: iPXE banner on the serial console" "$serial" "Press Ctrl-B for the iPXE command line"
+            expect "$label: the banner's wait skipped" "$serial" "iPXE's banner: key pressed"
+            ;;
+        pxelinux*) t_kernel=$(journal_time 'coreos-cluster/initrd' -u coreos-cluster-tftp.service "${since[@]}") ;;
+        direct*)
+            t_kernel=$t_start
+            qemu=$(tb ps -o args= -C qemu-system-x86_64)
+            expect "$label: QEMU loads the kernel" "$qemu" "-kernel /srv/coreos-cluster/http/coreos-cluster/vmlinuz -initrd /srv/coreos-cluster/http/coreos-cluster/initrd"
+            expect "$label: QEMU's kernel line" "$qemu" "-append cloud-config-url=http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml console=tty0 console=ttyS0"
+            expect "$label: the NIC has no boot ROM" "$qemu" "romfile= "
+            ! grep -qE 'GET /coreos-cluster/(boot.ipxe|vmlinuz|initrd)' <<<"$served" || fail "$label: boot files fetched over HTTP: $served"
+            ! grep -q 'iPXE' <<<"$serial" || fail "$label: iPXE ran"
+            ! grep -q BootFilename <<<"$(tb cat /run/systemd/network/50-coreos-cluster-bridge.network)" ||
+                fail "$label: DHCP still hands out a boot file"
+            ;;
     esac
     t_init=$(journal_time "test-guest: ready" -u coreos-vm@01.service "${since[@]}")
     t_addr=$(journal_time "test-guest: address" -u coreos-vm@01.service "${since[@]}")
@@ -135,6 +154,13 @@ tb test -f /srv/coreos-cluster/tftp/pxelinux.cfg/default || fail "no pxelinux.cf
 # Our in.tftpd (--verbose, to syslog: the journal here) served the boot loader.
 journal_has "RRQ from 10.77.0.11 filename pxelinux.0" -u coreos-cluster-tftp.service ||
     fail "coreos-cluster-tftp did not serve pxelinux.0"
+
+log "switching to the direct boot method (QEMU's -kernel/-initrd, config still over HTTP)"
+rm "$r/etc/coreos-cluster/cluster.toml.d/50-pxelinux.toml"
+printf '[boot]\nmethod = "direct"\n' > "$r/etc/coreos-cluster/cluster.toml.d/50-direct.toml"
+tb systemctl daemon-reload
+tb systemctl restart coreos-cluster-network.service || { tb journalctl -u coreos-cluster-network.service --no-pager -o cat | tail; fail "network restart"; }
+boot_one "direct (QEMU loads the kernel)"
 
 cat "$TESTBED_WORK/timings"
 log "PASS"
