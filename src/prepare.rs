@@ -233,10 +233,43 @@ pub fn setup_network(root: &Root, say: &mut dyn FnMut(&str)) -> anyhow::Result<b
     Ok(changed)
 }
 
+/// How long networkd may take to give the bridge its address after a reload.
+const BRIDGE_ADDRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// In isolated mode, waits until networkd has given the bridge its address,
+/// which nginx and in.tftpd bind to: the network unit runs before networkd
+/// starts (networkd reads our files at its start), and a reload that changed
+/// the bridge's file re-adds the address a moment later.
+fn wait_for_bridge_address(root: &Root, model: &Model) -> anyhow::Result<()> {
+    let NetworkMode::Isolated { subnet, .. } = &model.network.mode else {
+        // Bridged: the LAN's DHCP server gives it, at its own pace.
+        return Ok(());
+    };
+    if !root.is_system_root() {
+        return Ok(());
+    }
+    let bridge = &model.network.bridge;
+    let deadline = std::time::Instant::now() + BRIDGE_ADDRESS_WAIT;
+    loop {
+        if matches!(bridge_address(bridge), Ok((ip, _)) if ip == subnet.gateway()) {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "bridge {bridge} did not get {} within {} s (see networkctl status {bridge})",
+                subnet.gateway(),
+                BRIDGE_ADDRESS_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Checks that nginx can bind the bridge's address and `[http] port`, then
 /// writes its config into `runtime_dir` (a path on the running system).
 pub fn setup_http(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
     let (sources, model) = crate::load_model(root)?;
+    wait_for_bridge_address(root, &model)?;
     let listen = match &model.network.mode {
         NetworkMode::Isolated { subnet, .. } => HttpListen {
             address: subnet.gateway(),
@@ -266,6 +299,7 @@ pub fn setup_http(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
 /// then writes its settings into `runtime_dir`.
 pub fn setup_tftp(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
     let (sources, model) = crate::load_model(root)?;
+    wait_for_bridge_address(root, &model)?;
     let address = host_address(&model)?;
     check_port(
         root,
