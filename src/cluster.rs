@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{anyhow, bail};
 
 use crate::model::NodeIndex;
 use crate::names::{cluster_unit, vm_unit, CLUSTER_PATTERN, VM_PATTERN};
@@ -38,21 +38,82 @@ pub fn refuse_other_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<(
     Ok(())
 }
 
-/// Starts nodes 1..=size one by one, `stagger` apart, each job awaited.
-/// On a failure it stops and says which node, leaving started ones running.
+/// How `up` paces the VMs' starts (from `cluster.stagger-sec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Every start job at once, then wait for them all.
+    AllAtOnce,
+    /// One by one, each start job awaited, then this pause.
+    Fixed(Duration),
+}
+
+impl Pace {
+    /// `stagger-sec` seconds apart; 0: all at once.
+    pub fn of(stagger_sec: u32) -> Pace {
+        match stagger_sec {
+            0 => Pace::AllAtOnce,
+            sec => Pace::Fixed(Duration::from_secs(sec.into())),
+        }
+    }
+}
+
+/// Starts nodes 1..=size as `pace` says, their jobs awaited. On a failure
+/// it says which nodes, leaving started ones running.
 pub fn up(
     systemd: &dyn Systemd,
     size: u8,
-    stagger: Duration,
+    pace: Pace,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     refuse_other_cluster(systemd, size)?;
     let started_at = Instant::now();
-    for i in 1..=size {
-        let node = NodeIndex::new(i).expect("1..=size is never 0");
-        if i > 1 && !stagger.is_zero() {
-            std::thread::sleep(stagger);
+    let nodes: Vec<NodeIndex> = (1..=size).filter_map(NodeIndex::new).collect();
+    match pace {
+        Pace::AllAtOnce => start_at_once(systemd, &nodes, progress)?,
+        Pace::Fixed(pause) => start_one_by_one(systemd, &nodes, pause, progress)?,
+    }
+    progress(&format!(
+        "{size} nodes started in {:.1} s",
+        started_at.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+fn start_at_once(
+    systemd: &dyn Systemd,
+    nodes: &[NodeIndex],
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    let numbers: Vec<u8> = nodes.iter().map(|n| n.get()).collect();
+    progress(&format!(
+        "{} starting at once, waiting for their start jobs",
+        node_list(&numbers)
+    ));
+    let units: Vec<String> = nodes.iter().map(|&n| vm_unit(n)).collect();
+    let outcomes = systemd.start_units(&units, VM_START_TIMEOUT)?;
+    let (done, failed): (Vec<_>, Vec<_>) = nodes
+        .iter()
+        .zip(outcomes)
+        .map(|(node, (unit, outcome))| (node.get(), unit, outcome))
+        .partition(|(_, _, outcome)| outcome.is_done());
+    if !failed.is_empty() {
+        let running: Vec<u8> = done.iter().map(|(i, _, _)| *i).collect();
+        return Err(not_started(&failed, &running));
+    }
+    Ok(())
+}
+
+fn start_one_by_one(
+    systemd: &dyn Systemd,
+    nodes: &[NodeIndex],
+    pause: Duration,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<()> {
+    for (k, &node) in nodes.iter().enumerate() {
+        if k > 0 && !pause.is_zero() {
+            std::thread::sleep(pause);
         }
+        let i = node.get();
         let unit = vm_unit(node);
         progress(&format!(
             "node {i} ({unit}) starting, waiting for its start job"
@@ -60,11 +121,22 @@ pub fn up(
         let t = Instant::now();
         let outcome = systemd.start_unit(&unit, VM_START_TIMEOUT)?;
         if !outcome.is_done() {
-            let running = match i {
-                1 => "no node was started".to_string(),
-                2 => "node 1 is running and left as it is".to_string(),
-                _ => format!("nodes 1-{} are running and left as they are", i - 1),
-            };
+            let running: Vec<u8> = nodes[..k].iter().map(|n| n.get()).collect();
+            return Err(not_started(&[(i, unit, outcome)], &running));
+        }
+        progress(&format!(
+            "node {i} ({unit}) started in {:.1} s",
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}
+
+/// Which nodes did not start and why, which are left running, where to look.
+fn not_started(failed: &[(u8, String, JobOutcome)], running: &[u8]) -> anyhow::Error {
+    let why: Vec<String> = failed
+        .iter()
+        .map(|(i, unit, outcome)| {
             let why = match outcome {
                 JobOutcome::StillRunning => format!(
                     "its start job did not finish within {} s",
@@ -72,18 +144,42 @@ pub fn up(
                 ),
                 JobOutcome::Finished(result) => format!("start job result '{result}'"),
             };
-            bail!("node {i} ({unit}) did not start: {why}; {running}; see journalctl -u {unit}");
+            format!("node {i} ({unit}) did not start: {why}")
+        })
+        .collect();
+    let running = match running {
+        [] => "no node was started".to_string(),
+        [_] => format!("{} is running and left as it is", node_list(running)),
+        _ => format!("{} are running and left as they are", node_list(running)),
+    };
+    let journal: String = failed
+        .iter()
+        .map(|(_, unit, _)| format!(" -u {unit}"))
+        .collect();
+    anyhow!("{}; {running}; see journalctl{journal}", why.join("; "))
+}
+
+/// Ascending node numbers as ranges: "node 3", "nodes 1-4", "nodes 1-2, 5".
+fn node_list(nodes: &[u8]) -> String {
+    let mut ranges: Vec<(u8, u8)> = Vec::new();
+    for &n in nodes {
+        match ranges.last_mut() {
+            Some((_, last)) if last.checked_add(1) == Some(n) => *last = n,
+            _ => ranges.push((n, n)),
         }
-        progress(&format!(
-            "node {i} ({unit}) started in {:.1} s",
-            t.elapsed().as_secs_f64()
-        ));
     }
-    progress(&format!(
-        "{size} nodes started in {:.1} s",
-        started_at.elapsed().as_secs_f64()
-    ));
-    Ok(())
+    let ranges: Vec<String> = ranges
+        .iter()
+        .map(|&(first, last)| {
+            if first == last {
+                first.to_string()
+            } else {
+                format!("{first}-{last}")
+            }
+        })
+        .collect();
+    let noun = if nodes.len() == 1 { "node" } else { "nodes" };
+    format!("{noun} {}", ranges.join(", "))
 }
 
 /// Stops every coreos-vm@ unit that is not already stopped, all at once.
@@ -144,13 +240,49 @@ mod tests {
             failing: Some("coreos-vm@0b.service".into()),
             ..Default::default()
         };
-        let err = up(&fake, 12, Duration::ZERO, &mut |_| {})
+        let err = up(&fake, 12, Pace::Fixed(Duration::ZERO), &mut |_| {})
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("node 11 (coreos-vm@0b.service) did not start: start job result 'failed'; nodes 1-10 are running"), "{err}");
         let calls = fake.calls.borrow();
         assert_eq!(calls.len(), 11);
         assert_eq!(calls[9], "start coreos-vm@0a.service");
+    }
+
+    #[test]
+    fn stagger_zero_starts_all_nodes_with_one_call() {
+        assert_eq!(Pace::of(0), Pace::AllAtOnce);
+        let fake = FakeSystemd::default();
+        up(&fake, 3, Pace::AllAtOnce, &mut |_| {}).unwrap();
+        assert_eq!(
+            *fake.calls.borrow(),
+            ["start coreos-vm@01.service coreos-vm@02.service coreos-vm@03.service"]
+        );
+    }
+
+    #[test]
+    fn all_at_once_names_the_failing_node_and_the_running_ones() {
+        let fake = FakeSystemd {
+            failing: Some("coreos-vm@03.service".into()),
+            ..Default::default()
+        };
+        let err = up(&fake, 5, Pace::AllAtOnce, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "node 3 (coreos-vm@03.service) did not start: start job result 'failed'; \
+             nodes 1-2, 4-5 are running and left as they are; \
+             see journalctl -u coreos-vm@03.service"
+        );
+        assert_eq!(fake.calls.borrow().len(), 1);
+    }
+
+    #[test]
+    fn node_lists_are_ranges() {
+        assert_eq!(node_list(&[3]), "node 3");
+        assert_eq!(node_list(&[1, 2, 3, 4]), "nodes 1-4");
+        assert_eq!(node_list(&[1, 2, 5, 254, 255]), "nodes 1-2, 5, 254-255");
     }
 
     #[test]
@@ -162,7 +294,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let err = up(&fake, 3, Duration::ZERO, &mut |_| {})
+        let err = up(&fake, 3, Pace::AllAtOnce, &mut |_| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("coreos-cluster@5.service is active"), "{err}");

@@ -14,9 +14,10 @@ use crate::{cluster, names, timeouts};
 /// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
 ///
 /// Starts coreos-vm@01 .. coreos-vm@NN (hex) with cluster.stagger-sec between
-/// them, waiting for each start job. Fails naming the first node that did not
-/// start; nodes already started are left running. Refuses while another
-/// cluster size is active.
+/// them, waiting for each start job (stagger-sec = 0: all jobs at once, then
+/// waits for them all). Fails naming the nodes that did not start; nodes
+/// already started are left running. Refuses while another cluster size is
+/// active.
 #[derive(Debug, Args)]
 pub struct Up {
     /// Number of nodes (the instance of coreos-cluster@N).
@@ -28,8 +29,8 @@ impl Up {
         let (_, model) = crate::load_model(root)?;
         let size = names::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
         let systemd = SystemdBus::connect()?;
-        let stagger = Duration::from_secs(model.cluster.stagger_sec.into());
-        cluster::up(&systemd, size, stagger, &mut |line| println!("{line}"))
+        let pace = cluster::Pace::of(model.cluster.stagger_sec);
+        cluster::up(&systemd, size, pace, &mut |line| println!("{line}"))
     }
 }
 
