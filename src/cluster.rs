@@ -1,11 +1,12 @@
 //! Starting and stopping a cluster's VMs through systemd: `up` and `down`.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail};
 
 use crate::model::NodeIndex;
-use crate::names::{cluster_unit, vm_unit, CLUSTER_PATTERN, VM_PATTERN};
+use crate::names::{cluster_unit, vm_instance, vm_unit, CLUSTER_PATTERN, VM_PATTERN};
+use crate::paths::{vm_runtime_dir, Root, KERNEL_STARTED_MARKER};
 use crate::systemd::{JobOutcome, Systemd, UnitState};
 use crate::timeouts::VM_START_TIMEOUT;
 
@@ -45,7 +46,13 @@ pub enum Pace {
     AllAtOnce,
     /// One by one, each start job awaited, then this pause.
     Fixed(Duration),
+    /// One by one, each start job awaited, then until the VM's kernel
+    /// started (its boot files are loaded), at most `max` after its start.
+    KernelStarted { max: Duration },
 }
+
+/// How often `up` looks for a VM's kernel-started marker.
+const MARKER_POLL: Duration = Duration::from_millis(100);
 
 impl Pace {
     /// `stagger-sec` seconds apart; 0: all at once.
@@ -58,9 +65,11 @@ impl Pace {
 }
 
 /// Starts nodes 1..=size as `pace` says, their jobs awaited. On a failure
-/// it says which nodes, leaving started ones running.
+/// it says which nodes, leaving started ones running. The VMs' runtime
+/// directories are below `root`.
 pub fn up(
     systemd: &dyn Systemd,
+    root: &Root,
     size: u8,
     pace: Pace,
     progress: &mut dyn FnMut(&str),
@@ -70,7 +79,7 @@ pub fn up(
     let nodes: Vec<NodeIndex> = (1..=size).filter_map(NodeIndex::new).collect();
     match pace {
         Pace::AllAtOnce => start_at_once(systemd, &nodes, progress)?,
-        Pace::Fixed(pause) => start_one_by_one(systemd, &nodes, pause, progress)?,
+        _ => start_one_by_one(systemd, root, &nodes, pace, progress)?,
     }
     progress(&format!(
         "{size} nodes started in {:.1} s",
@@ -105,20 +114,19 @@ fn start_at_once(
 
 fn start_one_by_one(
     systemd: &dyn Systemd,
+    root: &Root,
     nodes: &[NodeIndex],
-    pause: Duration,
+    pace: Pace,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     for (k, &node) in nodes.iter().enumerate() {
-        if k > 0 && !pause.is_zero() {
-            std::thread::sleep(pause);
-        }
         let i = node.get();
         let unit = vm_unit(node);
         progress(&format!(
             "node {i} ({unit}) starting, waiting for its start job"
         ));
         let t = Instant::now();
+        let queued = SystemTime::now();
         let outcome = systemd.start_unit(&unit, VM_START_TIMEOUT)?;
         if !outcome.is_done() {
             let running: Vec<u8> = nodes[..k].iter().map(|n| n.get()).collect();
@@ -128,8 +136,50 @@ fn start_one_by_one(
             "node {i} ({unit}) started in {:.1} s",
             t.elapsed().as_secs_f64()
         ));
+        if k + 1 == nodes.len() {
+            break;
+        }
+        match pace {
+            Pace::AllAtOnce => {}
+            Pace::Fixed(pause) => std::thread::sleep(pause),
+            Pace::KernelStarted { max } => {
+                if kernel_started(root, node, queued, t + max) {
+                    progress(&format!(
+                        "node {i} loaded its boot files after {:.1} s",
+                        t.elapsed().as_secs_f64()
+                    ));
+                } else {
+                    progress(&format!(
+                        "node {i} did not report its kernel within {} s; starting the next node",
+                        max.as_secs_f64()
+                    ));
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// Waits until the node's VM reports its kernel started, or `deadline`:
+/// whether it did. Only a marker made since the start job was `queued`
+/// counts. (The runtime directory goes when the VM stops, so a fresh start
+/// has none; the kernel's file clock may lag by a tick, but the marker comes
+/// seconds after the start.)
+fn kernel_started(root: &Root, node: NodeIndex, queued: SystemTime, deadline: Instant) -> bool {
+    let marker = root
+        .join(vm_runtime_dir(&vm_instance(node)))
+        .join(KERNEL_STARTED_MARKER);
+    loop {
+        let made = std::fs::metadata(&marker).and_then(|m| m.modified());
+        if made.is_ok_and(|made| made >= queued) {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(left.min(MARKER_POLL));
+    }
 }
 
 /// Which nodes did not start and why, which are left running, where to look.
@@ -231,8 +281,79 @@ pub fn down(
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+
     use super::*;
     use crate::systemd::fake::{unit, FakeSystemd};
+
+    /// A root without runtime directories: no VM ever reports its kernel.
+    fn no_root() -> Root {
+        Root::new("/nonexistent")
+    }
+
+    /// Node `node`'s kernel-started marker below `root`, its directory made.
+    fn marker(root: &Path, node: u8) -> PathBuf {
+        let node = NodeIndex::new(node).unwrap();
+        let dir = Root::new(root).join(vm_runtime_dir(&vm_instance(node)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(KERNEL_STARTED_MARKER)
+    }
+
+    /// Runs `up` of `size` nodes with `stagger-sec = "auto"` bounded by
+    /// `max_ms`: its progress lines, how long it took, how many start calls.
+    fn up_auto(root: &Path, size: u8, max_ms: u64) -> (Vec<String>, Duration, usize) {
+        let fake = FakeSystemd::default();
+        let pace = Pace::KernelStarted {
+            max: Duration::from_millis(max_ms),
+        };
+        let mut lines = Vec::new();
+        let t = Instant::now();
+        up(&fake, &Root::new(root), size, pace, &mut |l| {
+            lines.push(l.to_string())
+        })
+        .unwrap();
+        let calls = fake.calls.borrow().len();
+        (lines, t.elapsed(), calls)
+    }
+
+    #[test]
+    fn auto_starts_the_next_node_once_the_kernel_reports() {
+        let root = tempfile::tempdir().unwrap();
+        let first = marker(root.path(), 1);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::write(first, "").unwrap();
+        });
+        let (lines, took, calls) = up_auto(root.path(), 2, 5000);
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(
+            lines[2].starts_with("node 1 loaded its boot files after 0."),
+            "{lines:?}"
+        );
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn auto_waits_at_most_its_bound_and_ignores_an_old_marker() {
+        let root = tempfile::tempdir().unwrap();
+        let old = std::fs::File::create(marker(root.path(), 1)).unwrap();
+        old.set_modified(SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        let (lines, took, calls) = up_auto(root.path(), 3, 200);
+        // Two waits of 0.2 s: after node 1 and node 2, none after the last.
+        assert!(took >= Duration::from_millis(400), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        let waits: Vec<&String> = lines.iter().filter(|l| l.contains("kernel")).collect();
+        assert_eq!(
+            waits,
+            [
+                "node 1 did not report its kernel within 0.2 s; starting the next node",
+                "node 2 did not report its kernel within 0.2 s; starting the next node"
+            ]
+        );
+        assert_eq!(calls, 3);
+    }
 
     #[test]
     fn up_starts_nodes_in_order_and_names_the_failing_one() {
@@ -240,9 +361,15 @@ mod tests {
             failing: Some("coreos-vm@0b.service".into()),
             ..Default::default()
         };
-        let err = up(&fake, 12, Pace::Fixed(Duration::ZERO), &mut |_| {})
-            .unwrap_err()
-            .to_string();
+        let err = up(
+            &fake,
+            &no_root(),
+            12,
+            Pace::Fixed(Duration::ZERO),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("node 11 (coreos-vm@0b.service) did not start: start job result 'failed'; nodes 1-10 are running"), "{err}");
         let calls = fake.calls.borrow();
         assert_eq!(calls.len(), 11);
@@ -253,7 +380,7 @@ mod tests {
     fn stagger_zero_starts_all_nodes_with_one_call() {
         assert_eq!(Pace::of(0), Pace::AllAtOnce);
         let fake = FakeSystemd::default();
-        up(&fake, 3, Pace::AllAtOnce, &mut |_| {}).unwrap();
+        up(&fake, &no_root(), 3, Pace::AllAtOnce, &mut |_| {}).unwrap();
         assert_eq!(
             *fake.calls.borrow(),
             ["start coreos-vm@01.service coreos-vm@02.service coreos-vm@03.service"]
@@ -266,7 +393,7 @@ mod tests {
             failing: Some("coreos-vm@03.service".into()),
             ..Default::default()
         };
-        let err = up(&fake, 5, Pace::AllAtOnce, &mut |_| {})
+        let err = up(&fake, &no_root(), 5, Pace::AllAtOnce, &mut |_| {})
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -294,7 +421,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let err = up(&fake, 3, Pace::AllAtOnce, &mut |_| {})
+        let err = up(&fake, &no_root(), 3, Pace::AllAtOnce, &mut |_| {})
             .unwrap_err()
             .to_string();
         assert!(err.contains("coreos-cluster@5.service is active"), "{err}");

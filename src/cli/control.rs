@@ -30,7 +30,7 @@ impl Up {
         let size = names::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
         let systemd = SystemdBus::connect()?;
         let pace = cluster::Pace::of(model.cluster.stagger_sec);
-        cluster::up(&systemd, size, pace, &mut |line| println!("{line}"))
+        cluster::up(&systemd, root, size, pace, &mut |line| println!("{line}"))
     }
 }
 
