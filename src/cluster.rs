@@ -4,11 +4,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail};
 
-use crate::model::NodeIndex;
+use crate::model::{NodeIndex, Stagger};
 use crate::names::{cluster_unit, vm_instance, vm_unit, CLUSTER_PATTERN, VM_PATTERN};
 use crate::paths::{vm_runtime_dir, Root, KERNEL_STARTED_MARKER};
 use crate::systemd::{JobOutcome, Systemd, UnitState};
-use crate::timeouts::VM_START_TIMEOUT;
+use crate::timeouts::{AUTO_STAGGER_MAX, VM_START_TIMEOUT};
 
 /// Another cluster unit that is running or starting, if any.
 fn other_active_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<Option<UnitState>> {
@@ -55,11 +55,14 @@ pub enum Pace {
 const MARKER_POLL: Duration = Duration::from_millis(100);
 
 impl Pace {
-    /// `stagger-sec` seconds apart; 0: all at once.
-    pub fn of(stagger_sec: u32) -> Pace {
-        match stagger_sec {
-            0 => Pace::AllAtOnce,
-            sec => Pace::Fixed(Duration::from_secs(sec.into())),
+    /// What `cluster.stagger-sec` asks for.
+    pub fn of(stagger: Stagger) -> Pace {
+        match stagger {
+            Stagger::Fixed(0) => Pace::AllAtOnce,
+            Stagger::Fixed(sec) => Pace::Fixed(Duration::from_secs(sec.into())),
+            Stagger::Auto => Pace::KernelStarted {
+                max: AUTO_STAGGER_MAX,
+            },
         }
     }
 }
@@ -378,7 +381,7 @@ mod tests {
 
     #[test]
     fn stagger_zero_starts_all_nodes_with_one_call() {
-        assert_eq!(Pace::of(0), Pace::AllAtOnce);
+        assert_eq!(Pace::of(Stagger::Fixed(0)), Pace::AllAtOnce);
         let fake = FakeSystemd::default();
         up(&fake, &no_root(), 3, Pace::AllAtOnce, &mut |_| {}).unwrap();
         assert_eq!(

@@ -14,8 +14,9 @@ use crate::{cluster, names, timeouts};
 /// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
 ///
 /// Starts coreos-vm@01 .. coreos-vm@NN (hex) with cluster.stagger-sec between
-/// them, waiting for each start job (stagger-sec = 0: all jobs at once, then
-/// waits for them all). Fails naming the nodes that did not start; nodes
+/// them, waiting for each start job ("auto": the next one once the previous
+/// VM's kernel started, at most 20 s after its start; 0: all jobs at once,
+/// then waits for them all). Fails naming the nodes that did not start; nodes
 /// already started are left running. Refuses while another cluster size is
 /// active.
 #[derive(Debug, Args)]
@@ -29,7 +30,7 @@ impl Up {
         let (_, model) = crate::load_model(root)?;
         let size = names::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
         let systemd = SystemdBus::connect()?;
-        let pace = cluster::Pace::of(model.cluster.stagger_sec);
+        let pace = cluster::Pace::of(model.cluster.stagger);
         cluster::up(&systemd, root, size, pace, &mut |line| println!("{line}"))
     }
 }
