@@ -22,7 +22,9 @@ pub struct UnitState {
 /// Details of a service unit used by `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceDetails {
-    pub main_pid: u32,
+    /// The unit's cgroup below the cgroup root, such as
+    /// `/machine.slice/machine-coreos.slice/coreos-vm@01.service` (empty: none).
+    pub control_group: String,
     /// Bytes, when the memory controller accounts for it.
     pub memory_current: Option<u64>,
     pub n_restarts: u32,
@@ -125,8 +127,8 @@ trait Manager {
     gen_async = false
 )]
 trait Service {
-    #[zbus(property, name = "MainPID")]
-    fn main_pid(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn control_group(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn memory_current(&self) -> zbus::Result<u64>;
     #[zbus(property, name = "NRestarts")]
@@ -307,7 +309,7 @@ impl Systemd for SystemdBus {
             .with_context(|| format!("reading properties of {unit}"))?;
         let memory = service.memory_current().ok().filter(|&m| m != u64::MAX);
         Ok(ServiceDetails {
-            main_pid: service.main_pid().unwrap_or(0),
+            control_group: service.control_group().unwrap_or_default(),
             memory_current: memory,
             n_restarts: service.n_restarts().unwrap_or(0),
             active_enter_usec: unit_props.active_enter_timestamp().unwrap_or(0),
