@@ -100,6 +100,38 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
 
 type Value<T> = Option<Located<T>>;
 
+/// A key that takes an integer or a word (`stagger-sec = 2` or `"auto"`);
+/// `validate` says which words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntOrWord {
+    Int(i64),
+    Word(String),
+}
+
+impl<'de> Deserialize<'de> for IntOrWord {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either;
+
+        impl serde::de::Visitor<'_> for Either {
+            type Value = IntOrWord;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer or a string in quotes")
+            }
+
+            fn visit_i64<E>(self, n: i64) -> Result<IntOrWord, E> {
+                Ok(IntOrWord::Int(n))
+            }
+
+            fn visit_str<E>(self, word: &str) -> Result<IntOrWord, E> {
+                Ok(IntOrWord::Word(word.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(Either)
+    }
+}
+
 /// Gives a section a `merge` that copies every key a later file sets: later
 /// files win. The pattern names every field without `..`, so a field left out
 /// here is a compile error, not a key that silently never overrides.
@@ -140,7 +172,7 @@ pub struct RawCluster {
     pub start_at_boot: Value<i64>,
     pub max_nodes: Value<i64>,
     pub mac_prefix: Value<String>,
-    pub stagger_sec: Value<i64>,
+    pub stagger_sec: Value<IntOrWord>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -476,7 +508,7 @@ fn plain_message(message: &str) -> String {
         plain.push_str(&format!("… ({size} bytes)"));
     }
     // An integer beyond 64 bits: toml tried i128.
-    if let Some(start) = plain.strip_suffix(" as i128, expected an integer") {
+    if let Some((start, _)) = plain.split_once(" as i128, expected ") {
         plain = format!("{} is too large", start.replace("invalid type: ", ""));
     }
     // `expected struct RawNode` and the like: every struct here is a table.
@@ -742,6 +774,18 @@ mod tests {
 
     fn mem_location(s: &Sources, file: usize) -> String {
         parse(s, file).unwrap().vm.memory_mib.unwrap().at(s)
+    }
+
+    #[test]
+    fn a_key_may_take_an_integer_or_a_word() {
+        let s = sources(&[
+            "[cluster]\nstagger-sec = 2\n",
+            "[cluster]\nstagger-sec = \"auto\"\n",
+        ]);
+        let value = |file| parse(&s, file).unwrap().cluster.stagger_sec.unwrap();
+        assert_eq!(value(0).value, IntOrWord::Int(2));
+        assert_eq!(value(1).value, IntOrWord::Word("auto".into()));
+        assert_eq!(value(1).at(&s), "/f1.toml:2:15");
     }
 
     #[test]

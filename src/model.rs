@@ -59,7 +59,17 @@ pub struct Cluster {
     pub max_nodes: u8,
     /// Five octets, lowercase, colon-separated; node i adds `:%02x`.
     pub mac_prefix: String,
-    pub stagger_sec: u32,
+    pub stagger: Stagger,
+}
+
+/// How far apart `up` starts the VMs (`cluster.stagger-sec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stagger {
+    /// Seconds `up` pauses after a VM started, before the next; 0: all at once.
+    Fixed(u32),
+    /// Each VM once the previous one's kernel started (its boot files are
+    /// loaded), at most `timeouts::AUTO_STAGGER_MAX` after its start.
+    Auto,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +332,7 @@ pub const DEFAULT_BRIDGE: &str = "coreos-br0";
 pub const DEFAULT_SUBNET: &str = "10.77.0.0/24";
 pub const DEFAULT_MAC_PREFIX: &str = "52:54:00:12:34";
 pub const DEFAULT_MAX_NODES: u8 = 16;
+pub const DEFAULT_STAGGER: Stagger = Stagger::Fixed(1);
 
 impl Model {
     /// Checks the merged raw config and applies defaults.

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::model::{Model, NetworkMode, NodeIndex};
 use crate::names::{self, CLUSTER_PATTERN, VM_PATTERN};
-use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
+use crate::paths::{cgroup_procs, Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
 use crate::systemd::Systemd;
 
 /// Bumped on any incompatible change of the JSON below.
@@ -40,7 +40,7 @@ pub struct ClusterStatus {
     pub active_state: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct NodeStatus {
     pub node: u8,
     pub unit: String,
@@ -51,6 +51,11 @@ pub struct NodeStatus {
     /// None when not checked (node not running or address unknown).
     pub etcd_healthy: Option<bool>,
     pub memory_bytes: Option<u64>,
+    /// QEMU's resident memory (None: not running, or not readable).
+    pub rss_bytes: Option<u64>,
+    /// QEMU's memory that KSM merged (None: no per-process KSM counter,
+    /// before Linux 5.19 or without KSM, or not readable).
+    pub ksm_merged_bytes: Option<u64>,
     pub restarts: u32,
     /// Seconds since the VM's unit last started (None: not running).
     pub uptime_sec: Option<u64>,
@@ -122,9 +127,11 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
         } else {
             Default::default()
         };
-        let memory = details
-            .memory_current
-            .or_else(|| rss_bytes(root, details.main_pid));
+        let qemu = if running {
+            qemu_memory(root, &details.control_group)
+        } else {
+            QemuMemory::default()
+        };
         nodes.push(NodeStatus {
             node: node.get(),
             // Probed below, all nodes at once.
@@ -134,7 +141,9 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             active_state,
             sub_state,
             mac,
-            memory_bytes: memory.filter(|_| running),
+            memory_bytes: details.memory_current.or(qemu.rss).filter(|_| running),
+            rss_bytes: qemu.rss,
+            ksm_merged_bytes: qemu.ksm_merged,
             restarts: details.n_restarts,
             uptime_sec: uptime_sec(details.active_enter_usec).filter(|_| running),
         });
@@ -244,10 +253,43 @@ fn etcd_healthy(ip: Ipv4Addr) -> bool {
     ) || body.get("health") == Some(&serde_json::Value::Bool(true))
 }
 
-fn rss_bytes(root: &Root, pid: u32) -> Option<u64> {
-    if pid == 0 {
-        return None;
+/// What a VM's QEMU holds in memory, and what KSM merged of it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct QemuMemory {
+    rss: Option<u64>,
+    ksm_merged: Option<u64>,
+}
+
+/// The QEMU processes of a VM unit's cgroup (its main process is vm-exec,
+/// QEMU its child), summed; a counter none of them has stays None.
+fn qemu_memory(root: &Root, control_group: &str) -> QemuMemory {
+    let procs = match control_group {
+        "" => String::new(),
+        group => std::fs::read_to_string(root.join(cgroup_procs(group))).unwrap_or_default(),
+    };
+    let qemu: Vec<u32> = procs
+        .lines()
+        .filter_map(|pid| pid.trim().parse().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(root.join(format!("/proc/{pid}/comm")));
+            comm.is_ok_and(|comm| comm.starts_with("qemu"))
+        })
+        .collect();
+    let sum = |each: &dyn Fn(u32) -> Option<u64>| -> Option<u64> {
+        qemu.iter()
+            .filter_map(|&pid| each(pid))
+            .reduce(|a, b| a + b)
+    };
+    QemuMemory {
+        rss: sum(&|pid| rss_bytes(root, pid)),
+        ksm_merged: sum(&|pid| {
+            let pages = read_number(&root.join(format!("/proc/{pid}/ksm_merging_pages")))?;
+            Some(pages * page_size())
+        }),
     }
+}
+
+fn rss_bytes(root: &Root, pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(root.join(format!("/proc/{pid}/status"))).ok()?;
     let kib: u64 = status
         .lines()
@@ -260,23 +302,25 @@ fn rss_bytes(root: &Root, pid: u32) -> Option<u64> {
     Some(kib * 1024)
 }
 
-fn read_ksm(dir: &Path) -> Option<KsmStatus> {
-    let read = |name: &str| -> Option<u64> {
-        std::fs::read_to_string(dir.join(name))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let pages_sharing = read("pages_sharing")?;
-    let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+/// A file that holds one number, as the kernel's counters do.
+fn read_number(file: &Path) -> Option<u64> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// The page size KSM counts in.
+fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
         .ok()
         .flatten()
-        .map_or(4096, |s| s as u64);
+        .map_or(4096, |s| s as u64)
+}
+
+fn read_ksm(dir: &Path) -> Option<KsmStatus> {
+    let pages_sharing = read_number(&dir.join("pages_sharing"))?;
     Some(KsmStatus {
-        run: read("run")? as u32,
+        run: read_number(&dir.join("run"))? as u32,
         pages_sharing,
-        saved_bytes: pages_sharing * page_size,
+        saved_bytes: pages_sharing * page_size(),
     })
 }
 
@@ -315,6 +359,8 @@ mod tests {
                 ip: Some(ip),
                 etcd_healthy: None,
                 memory_bytes: None,
+                rss_bytes: None,
+                ksm_merged_bytes: None,
                 restarts: 0,
                 uptime_sec: None,
             });
@@ -324,6 +370,43 @@ mod tests {
         let took = started.elapsed();
         assert!(nodes.iter().all(|n| n.etcd_healthy == Some(true)));
         assert!(took < Duration::from_millis(1900), "sequential? {took:?}");
+    }
+
+    #[test]
+    fn qemu_memory_is_read_from_the_units_cgroup() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let write = |path: &str, text: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let group = "/machine.slice/machine-coreos.slice/coreos-vm@01.service";
+        write(&cgroup_procs(group), "100\n200\n");
+        // vm-exec, the main process, is not counted.
+        write("/proc/100/comm", "coreos-cluster\n");
+        write(
+            "/proc/100/status",
+            "Name:\tcoreos-cluster\nVmRSS:\t    5000 kB\n",
+        );
+        write("/proc/100/ksm_merging_pages", "7\n");
+        write("/proc/200/comm", "qemu-system-x86\n");
+        write(
+            "/proc/200/status",
+            "Name:\tqemu-system-x86\nVmRSS:\t  421888 kB\n",
+        );
+        write("/proc/200/ksm_merging_pages", "46080\n");
+        assert_eq!(
+            qemu_memory(&root, group),
+            QemuMemory {
+                rss: Some(421888 * 1024),
+                ksm_merged: Some(46080 * page_size()),
+            }
+        );
+        // A kernel without the per-process counter: no KSM figure, not 0.
+        std::fs::remove_file(root.join("/proc/200/ksm_merging_pages")).unwrap();
+        assert_eq!(qemu_memory(&root, group).ksm_merged, None);
+        assert_eq!(qemu_memory(&root, ""), QemuMemory::default());
     }
 
     #[test]

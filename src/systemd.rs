@@ -22,7 +22,9 @@ pub struct UnitState {
 /// Details of a service unit used by `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceDetails {
-    pub main_pid: u32,
+    /// The unit's cgroup below the cgroup root, such as
+    /// `/machine.slice/machine-coreos.slice/coreos-vm@01.service` (empty: none).
+    pub control_group: String,
     /// Bytes, when the memory controller accounts for it.
     pub memory_current: Option<u64>,
     pub n_restarts: u32,
@@ -56,7 +58,16 @@ impl std::fmt::Display for JobOutcome {
 /// What the cluster commands need from systemd.
 pub trait Systemd {
     /// Starts a unit and waits (at most `timeout`) for its job.
-    fn start_unit(&self, unit: &str, timeout: Duration) -> anyhow::Result<JobOutcome>;
+    fn start_unit(&self, unit: &str, timeout: Duration) -> anyhow::Result<JobOutcome> {
+        let mut outcomes = self.start_units(&[unit.to_string()], timeout)?;
+        Ok(outcomes.pop().map_or(JobOutcome::StillRunning, |(_, o)| o))
+    }
+    /// Starts the units in parallel and waits (at most `timeout`) for all jobs.
+    fn start_units(
+        &self,
+        units: &[String],
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<(String, JobOutcome)>>;
     /// Stops the units in parallel and waits (at most `timeout`) for all jobs.
     fn stop_units(
         &self,
@@ -116,8 +127,8 @@ trait Manager {
     gen_async = false
 )]
 trait Service {
-    #[zbus(property, name = "MainPID")]
-    fn main_pid(&self) -> zbus::Result<u32>;
+    #[zbus(property)]
+    fn control_group(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn memory_current(&self) -> zbus::Result<u64>;
     #[zbus(property, name = "NRestarts")]
@@ -178,6 +189,33 @@ impl SystemdBus {
         });
         Ok(receiver)
     }
+
+    /// Enqueues one job per unit (`enqueue` is StartUnit or StopUnit, `verb`
+    /// says which in messages), all before waiting, and waits for them all.
+    fn run_jobs(
+        &self,
+        units: &[String],
+        timeout: Duration,
+        verb: &str,
+        enqueue: fn(&ManagerProxy<'static>, &str, &str) -> zbus::Result<OwnedObjectPath>,
+    ) -> anyhow::Result<Vec<(String, JobOutcome)>> {
+        let results = self.job_results()?;
+        let mut jobs = HashMap::new();
+        for unit in units {
+            let job = enqueue(&self.manager, unit, "replace")
+                .map_err(explain)
+                .with_context(|| format!("asking systemd to {verb} {unit}"))?;
+            jobs.insert(job, unit.clone());
+        }
+        let mut outcomes = wait_for_jobs(&results, &jobs, Instant::now() + timeout);
+        Ok(units
+            .iter()
+            .map(|u| {
+                let outcome = outcomes.remove(u).unwrap_or(JobOutcome::StillRunning);
+                (u.clone(), outcome)
+            })
+            .collect())
+    }
 }
 
 /// Waits until every job in `jobs` is removed or the deadline passes.
@@ -226,16 +264,12 @@ fn explain(err: zbus::Error) -> anyhow::Error {
 }
 
 impl Systemd for SystemdBus {
-    fn start_unit(&self, unit: &str, timeout: Duration) -> anyhow::Result<JobOutcome> {
-        let results = self.job_results()?;
-        let job = self
-            .manager
-            .start_unit(unit, "replace")
-            .map_err(explain)
-            .with_context(|| format!("asking systemd to start {unit}"))?;
-        let jobs = HashMap::from([(job, unit.to_string())]);
-        let mut outcomes = wait_for_jobs(&results, &jobs, Instant::now() + timeout);
-        Ok(outcomes.remove(unit).unwrap_or(JobOutcome::StillRunning))
+    fn start_units(
+        &self,
+        units: &[String],
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<(String, JobOutcome)>> {
+        self.run_jobs(units, timeout, "start", ManagerProxy::start_unit)
     }
 
     fn stop_units(
@@ -243,24 +277,7 @@ impl Systemd for SystemdBus {
         units: &[String],
         timeout: Duration,
     ) -> anyhow::Result<Vec<(String, JobOutcome)>> {
-        let results = self.job_results()?;
-        let mut jobs = HashMap::new();
-        for unit in units {
-            let job = self
-                .manager
-                .stop_unit(unit, "replace")
-                .map_err(explain)
-                .with_context(|| format!("asking systemd to stop {unit}"))?;
-            jobs.insert(job, unit.clone());
-        }
-        let mut outcomes = wait_for_jobs(&results, &jobs, Instant::now() + timeout);
-        Ok(units
-            .iter()
-            .map(|u| {
-                let outcome = outcomes.remove(u).unwrap_or(JobOutcome::StillRunning);
-                (u.clone(), outcome)
-            })
-            .collect())
+        self.run_jobs(units, timeout, "stop", ManagerProxy::stop_unit)
     }
 
     fn list_units(&self, patterns: &[&str]) -> anyhow::Result<Vec<UnitState>> {
@@ -292,7 +309,7 @@ impl Systemd for SystemdBus {
             .with_context(|| format!("reading properties of {unit}"))?;
         let memory = service.memory_current().ok().filter(|&m| m != u64::MAX);
         Ok(ServiceDetails {
-            main_pid: service.main_pid().unwrap_or(0),
+            control_group: service.control_group().unwrap_or_default(),
             memory_current: memory,
             n_restarts: service.n_restarts().unwrap_or(0),
             active_enter_usec: unit_props.active_enter_timestamp().unwrap_or(0),
@@ -317,27 +334,19 @@ pub mod fake {
     }
 
     impl Systemd for FakeSystemd {
-        fn start_unit(&self, unit: &str, _: Duration) -> anyhow::Result<JobOutcome> {
-            self.calls.borrow_mut().push(format!("start {unit}"));
-            let result = if self.failing.as_deref() == Some(unit) {
-                "failed"
-            } else {
-                "done"
-            };
-            Ok(JobOutcome::Finished(result.to_string()))
+        fn start_units(
+            &self,
+            units: &[String],
+            _: Duration,
+        ) -> anyhow::Result<Vec<(String, JobOutcome)>> {
+            Ok(self.jobs("start", units))
         }
         fn stop_units(
             &self,
             units: &[String],
             _: Duration,
         ) -> anyhow::Result<Vec<(String, JobOutcome)>> {
-            self.calls
-                .borrow_mut()
-                .push(format!("stop {}", units.join(" ")));
-            Ok(units
-                .iter()
-                .map(|u| (u.clone(), JobOutcome::Finished("done".into())))
-                .collect())
+            Ok(self.jobs("stop", units))
         }
         fn list_units(&self, patterns: &[&str]) -> anyhow::Result<Vec<UnitState>> {
             let prefix = patterns[0].trim_end_matches("*.service");
@@ -350,6 +359,23 @@ pub mod fake {
         }
         fn service_details(&self, _: &str) -> anyhow::Result<ServiceDetails> {
             Ok(ServiceDetails::default())
+        }
+    }
+
+    impl FakeSystemd {
+        /// Records the call; every job is done but a start of `failing`.
+        fn jobs(&self, verb: &str, units: &[String]) -> Vec<(String, JobOutcome)> {
+            self.calls
+                .borrow_mut()
+                .push(format!("{verb} {}", units.join(" ")));
+            units
+                .iter()
+                .map(|u| {
+                    let failed = verb == "start" && self.failing.as_deref() == Some(u.as_str());
+                    let result = if failed { "failed" } else { "done" };
+                    (u.clone(), JobOutcome::Finished(result.into()))
+                })
+                .collect()
         }
     }
 

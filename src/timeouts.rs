@@ -7,16 +7,19 @@
 //! - the cluster's `TimeoutStopSec=` = `down`'s wait + STOP_MARGIN;
 //! - the cluster's `TimeoutStartSec=` = PREPARE_BUDGET + max-nodes ×
 //!   (stagger + VM_START_TIMEOUT): `up` waits at most VM_START_TIMEOUT for
-//!   each VM, one stagger apart.
+//!   each VM, one stagger apart ("auto": at most AUTO_STAGGER_MAX).
 
 use std::time::Duration;
 
-use crate::model::Model;
+use crate::model::{Model, Stagger};
 
 /// What each wait leaves for the one inside it to finish and report.
 pub const STOP_MARGIN: Duration = Duration::from_secs(15);
 /// How long `up` waits for one VM's start job (QEMU's QMP greeting included).
 pub const VM_START_TIMEOUT: Duration = Duration::from_secs(90);
+/// `stagger-sec = "auto"`: the longest `up` waits from a VM's start for its
+/// kernel before it starts the next VM.
+pub const AUTO_STAGGER_MAX: Duration = Duration::from_secs(20);
 /// `prepare`: discovery (3 attempts of 10 s with backoff) and copying images.
 pub const PREPARE_BUDGET: Duration = Duration::from_secs(120);
 /// `down`'s wait when the config cannot be read at stop time: enough for the
@@ -25,6 +28,14 @@ pub const DOWN_WAIT_UNKNOWN: Duration = Duration::from_secs(3600 + 2 * 15);
 
 fn secs(n: u32) -> Duration {
     Duration::from_secs(n.into())
+}
+
+/// The longest `up` waits from one VM's start to the next.
+pub fn stagger_max(stagger: Stagger) -> Duration {
+    match stagger {
+        Stagger::Fixed(sec) => secs(sec),
+        Stagger::Auto => AUTO_STAGGER_MAX,
+    }
 }
 
 /// `TimeoutStopSec=` of every VM.
@@ -45,7 +56,7 @@ pub fn cluster_stop(model: &Model) -> Duration {
 /// `TimeoutStartSec=` of the cluster unit: `prepare`, then `up` for the
 /// largest cluster the config allows.
 pub fn cluster_start(model: &Model) -> Duration {
-    let per_node = secs(model.cluster.stagger_sec) + VM_START_TIMEOUT;
+    let per_node = stagger_max(model.cluster.stagger) + VM_START_TIMEOUT;
     PREPARE_BUDGET + per_node * u32::from(model.cluster.max_nodes)
 }
 
@@ -80,5 +91,9 @@ mod tests {
             (vm_stop(&d).as_secs(), cluster_stop(&d).as_secs()),
             (45, 75)
         );
+        // "auto" waits at most AUTO_STAGGER_MAX per node.
+        let auto = model("[cluster]\nstagger-sec = \"auto\"\nmax-nodes = 3\n");
+        assert_eq!(auto.cluster.stagger, Stagger::Auto);
+        assert_eq!(cluster_start(&auto).as_secs(), 120 + 3 * (20 + 90));
     }
 }

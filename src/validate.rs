@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::{ConfigError, Located, RawConfig, RawNode, Sources};
+use crate::config::{ConfigError, IntOrWord, Located, RawConfig, RawNode, Sources};
 use crate::model::*;
 use crate::names::{DEFAULT_HTTP_PORT, DEFAULT_TFTP_PORT, TAP_PREFIX};
 use crate::paths::{DEFAULT_HTTP_ROOT, DEFAULT_IMAGE_DIR, DEFAULT_TFTP_ROOT};
@@ -125,14 +125,7 @@ impl Checker<'_> {
                 .map_err(|why| self.error(v, "cluster.mac-prefix", why))?,
             None => DEFAULT_MAC_PREFIX.to_string(),
         };
-        let stagger_sec = self
-            .int(
-                &raw.cluster.stagger_sec,
-                "cluster.stagger-sec",
-                0..=600,
-                " s",
-            )?
-            .unwrap_or(1);
+        let stagger = self.stagger(raw)?;
 
         let image = self.image(raw)?;
         let vm = self.vm(raw, &image.source)?;
@@ -148,7 +141,7 @@ impl Checker<'_> {
                 start_at_boot,
                 max_nodes,
                 mac_prefix,
-                stagger_sec,
+                stagger,
             },
             vm,
             nodes,
@@ -219,6 +212,26 @@ impl Checker<'_> {
             ));
         }
         Ok((http, tftp))
+    }
+
+    /// Seconds, or "auto": the next VM once the previous one's kernel started.
+    fn stagger(&self, raw: &RawConfig) -> Result<Stagger, ConfigError> {
+        let Some(v) = &raw.cluster.stagger_sec else {
+            return Ok(DEFAULT_STAGGER);
+        };
+        let range = 0..=600;
+        let allowed = format!(
+            "allowed: {} to {} s, or \"auto\"",
+            range.start(),
+            range.end()
+        );
+        let refuse = |what: String| Err(self.error(v, "cluster.stagger-sec", what));
+        match &v.value {
+            IntOrWord::Int(sec) if range.contains(sec) => Ok(Stagger::Fixed(*sec as u32)),
+            IntOrWord::Int(sec) => refuse(format!("{sec} s is out of range; {allowed}")),
+            IntOrWord::Word(word) if word == "auto" => Ok(Stagger::Auto),
+            IntOrWord::Word(word) => refuse(format!("{} is not accepted; {allowed}", quoted(word))),
+        }
     }
 
     fn start_at_boot(&self, raw: &RawConfig, max_nodes: u8) -> Result<Option<u8>, ConfigError> {

@@ -7,16 +7,18 @@ use clap::Args;
 
 use crate::model::{Discovery, Model};
 use crate::paths::Root;
-use crate::status::{self, Status};
+use crate::status::{self, NodeStatus, Status};
 use crate::systemd::SystemdBus;
 use crate::{cluster, names, timeouts};
 
 /// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
 ///
 /// Starts coreos-vm@01 .. coreos-vm@NN (hex) with cluster.stagger-sec between
-/// them, waiting for each start job. Fails naming the first node that did not
-/// start; nodes already started are left running. Refuses while another
-/// cluster size is active.
+/// them, waiting for each start job ("auto": the next one once the previous
+/// VM's kernel started, at most 20 s after its start; 0: all jobs at once,
+/// then waits for them all). Fails naming the nodes that did not start; nodes
+/// already started are left running. Refuses while another cluster size is
+/// active.
 #[derive(Debug, Args)]
 pub struct Up {
     /// Number of nodes (the instance of coreos-cluster@N).
@@ -28,8 +30,8 @@ impl Up {
         let (_, model) = crate::load_model(root)?;
         let size = names::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
         let systemd = SystemdBus::connect()?;
-        let stagger = Duration::from_secs(model.cluster.stagger_sec.into());
-        cluster::up(&systemd, size, stagger, &mut |line| println!("{line}"))
+        let pace = cluster::Pace::of(model.cluster.stagger);
+        cluster::up(&systemd, root, size, pace, &mut |line| println!("{line}"))
     }
 }
 
@@ -103,6 +105,24 @@ fn duration(sec: u64) -> String {
     }
 }
 
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes / (1024 * 1024))
+}
+
+/// "rss 412 MiB, ksm 180 MiB": what the node's QEMU holds, and what KSM
+/// merged of it where the kernel counts that per process.
+fn qemu_memory(node: &NodeStatus) -> String {
+    let shown: Vec<String> = [("rss", node.rss_bytes), ("ksm", node.ksm_merged_bytes)]
+        .into_iter()
+        .filter_map(|(what, bytes)| Some(format!("{what} {}", mib(bytes?))))
+        .collect();
+    if shown.is_empty() {
+        "-".to_string()
+    } else {
+        shown.join(", ")
+    }
+}
+
 fn human(model: &Model, status: &Status) -> String {
     let mut out = String::new();
     match &status.cluster {
@@ -123,8 +143,8 @@ fn human(model: &Model, status: &Status) -> String {
         out.push_str("no nodes\n");
     } else {
         out.push_str(&format!(
-            "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {}\n",
-            "NODE", "UNIT", "STATE", "MAC", "IP", "UPTIME", "RESTARTS", "ETCD"
+            "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {:<9} {}\n",
+            "NODE", "UNIT", "STATE", "MAC", "IP", "UPTIME", "RESTARTS", "ETCD", "QEMU"
         ));
         for n in &status.nodes {
             let etcd = match n.etcd_healthy {
@@ -133,7 +153,7 @@ fn human(model: &Model, status: &Status) -> String {
                 None => "-",
             };
             out.push_str(&format!(
-                "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {}\n",
+                "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {:<9} {}\n",
                 n.node,
                 n.unit,
                 format!("{}/{}", n.active_state, n.sub_state),
@@ -141,7 +161,8 @@ fn human(model: &Model, status: &Status) -> String {
                 n.ip.as_deref().unwrap_or("-"),
                 n.uptime_sec.map_or("-".to_string(), duration),
                 n.restarts,
-                etcd
+                etcd,
+                qemu_memory(n)
             ));
         }
     }
@@ -150,14 +171,12 @@ fn human(model: &Model, status: &Status) -> String {
         .iter()
         .filter(|n| n.active_state == "active")
         .count();
-    let memory = status
-        .memory_bytes
-        .map_or("-".to_string(), |b| format!("{} MiB", b / (1024 * 1024)));
+    let memory = status.memory_bytes.map_or("-".to_string(), mib);
     out.push_str(&format!("memory:    {memory} in {running} running VMs\n"));
     match &status.ksm {
         Some(k) if k.run == 1 => out.push_str(&format!(
-            "ksm:       on, saving {} MiB ({} pages shared)\n",
-            k.saved_bytes / (1024 * 1024),
+            "ksm:       on, saving {} ({} pages shared)\n",
+            mib(k.saved_bytes),
             k.pages_sharing
         )),
         Some(_) => out.push_str("ksm:       off\n"),
@@ -174,6 +193,22 @@ fn human(model: &Model, status: &Status) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::status::NodeStatus;
+
+    #[test]
+    fn qemu_memory_shows_what_is_known() {
+        let node = |rss: Option<u64>, ksm: Option<u64>| NodeStatus {
+            rss_bytes: rss,
+            ksm_merged_bytes: ksm,
+            ..Default::default()
+        };
+        let mib = |n: u64| Some(n << 20);
+        let shown = super::qemu_memory(&node(mib(412), mib(180)));
+        assert_eq!(shown, "rss 412 MiB, ksm 180 MiB");
+        assert_eq!(super::qemu_memory(&node(mib(412), None)), "rss 412 MiB");
+        assert_eq!(super::qemu_memory(&node(None, None)), "-");
+    }
+
     #[test]
     fn uptimes_are_short() {
         let shown: Vec<String> = [0, 59, 75, 3599, 3725].map(super::duration).into();
