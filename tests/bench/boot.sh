@@ -110,11 +110,11 @@ assert_clean() { # SUBNET NETNS_PREFIX
     [ -z "$(tb systemctl list-units --no-legend --state=active,activating,deactivating 'coreos-vm@*' | grep -v '^$' || true)" ] ||
         fail "VM units still up: $(tb systemctl list-units --no-legend 'coreos-vm@*')"
     tb $in_netns ip neigh flush all
-    for ip in $(seq -f "$subnet.%g" 11 26); do
-        if tb $in_netns curl -s --max-time 0.3 "http://$ip:2379/health" >/dev/null 2>&1; then
-            fail "$ip still answers"
-        fi
-    done
+    local answering
+    answering=$(for ip in $(seq -f "$subnet.%g" 11 26); do
+        tb $in_netns curl -s --max-time 0.5 -o /dev/null "http://$ip:2379/health" && echo "$ip" &
+    done; wait)
+    [ -z "$answering" ] || fail "still answering on :2379: $answering"
     log "clean start: no QEMU, no coreos-vm unit, $subnet.11-26 silent"
 }
 
@@ -394,8 +394,8 @@ for pace in 1 0 auto; do
     slopes=
     for n in $SCALE_SIZES; do
         t=$(awk -v l="scale-$pace" -v n="$n" '$1 == l && $3 == n {print $11}' "$results")
-        printf ' %8s' "$t"
-        if [ -n "$prev_n" ]; then slopes+=" $(( (t - prev_t) / (n - prev_n) ))"; fi
+        printf ' %8s' "${t:--}"
+        if [ -n "$prev_t" ] && [ -n "$t" ]; then slopes+=" $(( (t - prev_t) / (n - prev_n) ))"; fi
         prev_n=$n prev_t=$t
     done
     echo "  $slopes"
