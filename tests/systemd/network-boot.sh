@@ -78,8 +78,9 @@ boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, s
     health=$(tb curl -sf --max-time 5 http://10.77.0.11:2379/health)
     expect "$label: etcd health from the host" "$health" '"health":"true"'
     status=$(tb coreos-cluster status --json)
-    python3 -c 'import json,sys; n=json.loads(sys.argv[1])["nodes"][0]; assert n["etcd_healthy"] is True and n["ip"]=="10.77.0.11", n' "$status" ||
-        fail "$label: status does not show a healthy node: $status"
+    python3 -c 'import json,sys; n=json.loads(sys.argv[1])["nodes"][0]; assert n["etcd_healthy"] is True and n["ip"]=="10.77.0.11" and n["rss_bytes"] > 64 << 20, n' "$status" ||
+        fail "$label: status does not show a healthy node with its QEMU's memory: $status"
+    expect "$label: status shows QEMU's memory" "$(tb coreos-cluster status)" "rss "
 
     tb test -e /run/coreos-cluster/vm-01/kernel-started || fail "$label: vm-exec did not mark the kernel started"
     served=$(tb journalctl -t coreos_cluster_http --no-pager -o cat "${since[@]}")
