@@ -33,10 +33,6 @@ pub const KERNEL_STARTED_MARKER: &str = "kernel-started";
 pub const IMAGE_FILE: &str = "/run/coreos-cluster/image";
 /// The kernel's KSM switches and counters.
 pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
-/// The processes of a unit's cgroup (systemd's ControlGroup property).
-pub fn cgroup_procs(control_group: &str) -> String {
-    format!("/sys/fs/cgroup{control_group}/cgroup.procs")
-}
 /// The served trees by default: directories of our own (Arch's `/srv/http`
 /// is shared by every web server on the host).
 /// Persistent state: StateDirectory= of the cluster unit.

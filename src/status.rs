@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::model::{Model, NetworkMode, NodeIndex};
 use crate::names::{self, CLUSTER_PATTERN, VM_PATTERN};
-use crate::paths::{cgroup_procs, Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
+use crate::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
 use crate::systemd::Systemd;
 
 /// Bumped on any incompatible change of the JSON below.
@@ -128,7 +128,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             Default::default()
         };
         let qemu = if running {
-            qemu_memory(root, &details.control_group)
+            qemu_memory(root, details.main_pid)
         } else {
             QemuMemory::default()
         };
@@ -260,19 +260,21 @@ struct QemuMemory {
     ksm_merged: Option<u64>,
 }
 
-/// The QEMU processes of a VM unit's cgroup (its main process is vm-exec,
-/// QEMU its child), summed; a counter none of them has stays None.
-fn qemu_memory(root: &Root, control_group: &str) -> QemuMemory {
-    let procs = match control_group {
-        "" => String::new(),
-        group => std::fs::read_to_string(root.join(cgroup_procs(group))).unwrap_or_default(),
+/// The QEMU children of a VM unit's main process (vm-exec), summed; a
+/// counter none of them has stays None. Found through /proc, whose PIDs are
+/// those systemd reports (a cgroup's list is in the reader's PID namespace).
+fn qemu_memory(root: &Root, main_pid: u32) -> QemuMemory {
+    let entries = match main_pid {
+        0 => None,
+        _ => std::fs::read_dir(root.join("/proc")).ok(),
     };
-    let qemu: Vec<u32> = procs
-        .lines()
-        .filter_map(|pid| pid.trim().parse().ok())
-        .filter(|pid| {
-            let comm = std::fs::read_to_string(root.join(format!("/proc/{pid}/comm")));
-            comm.is_ok_and(|comm| comm.starts_with("qemu"))
+    let qemu: Vec<u32> = entries
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&pid| {
+            let stat = std::fs::read_to_string(root.join(format!("/proc/{pid}/stat")));
+            stat.is_ok_and(|stat| is_qemu_child_of(&stat, main_pid))
         })
         .collect();
     let sum = |each: &dyn Fn(u32) -> Option<u64>| -> Option<u64> {
@@ -287,6 +289,17 @@ fn qemu_memory(root: &Root, control_group: &str) -> QemuMemory {
             Some(pages * page_size())
         }),
     }
+}
+
+/// `/proc/PID/stat`: "PID (COMM) STATE PPID ..."; COMM may hold spaces and
+/// parentheses, so it ends at the last ')'.
+fn is_qemu_child_of(stat: &str, parent: u32) -> bool {
+    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        return false;
+    };
+    let comm = &stat[open + 1..close];
+    let ppid = stat[close + 1..].split_whitespace().nth(1);
+    comm.starts_with("qemu") && ppid.and_then(|p| p.parse().ok()) == Some(parent)
 }
 
 fn rss_bytes(root: &Root, pid: u32) -> Option<u64> {
@@ -373,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn qemu_memory_is_read_from_the_units_cgroup() {
+    fn qemu_memory_is_read_from_the_main_process_children() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
         let write = |path: &str, text: &str| {
@@ -381,23 +394,23 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, text).unwrap();
         };
-        let group = "/machine.slice/machine-coreos.slice/coreos-vm@01.service";
-        write(&cgroup_procs(group), "100\n200\n");
-        // vm-exec, the main process, is not counted.
-        write("/proc/100/comm", "coreos-cluster\n");
+        // vm-exec, the main process, is not counted, nor another QEMU.
+        write("/proc/100/stat", "100 (coreos-cluster) S 1 100 100 0\n");
+        write("/proc/300/stat", "300 (qemu-system-x86) S 1 300 300 0\n");
+        write("/proc/300/status", "VmRSS:\t 1000 kB\n");
         write(
             "/proc/100/status",
             "Name:\tcoreos-cluster\nVmRSS:\t    5000 kB\n",
         );
         write("/proc/100/ksm_merging_pages", "7\n");
-        write("/proc/200/comm", "qemu-system-x86\n");
+        write("/proc/200/stat", "200 (qemu-system-x86) S 100 100 100 0\n");
         write(
             "/proc/200/status",
             "Name:\tqemu-system-x86\nVmRSS:\t  421888 kB\n",
         );
         write("/proc/200/ksm_merging_pages", "46080\n");
         assert_eq!(
-            qemu_memory(&root, group),
+            qemu_memory(&root, 100),
             QemuMemory {
                 rss: Some(421888 * 1024),
                 ksm_merged: Some(46080 * page_size()),
@@ -405,8 +418,8 @@ mod tests {
         );
         // A kernel without the per-process counter: no KSM figure, not 0.
         std::fs::remove_file(root.join("/proc/200/ksm_merging_pages")).unwrap();
-        assert_eq!(qemu_memory(&root, group).ksm_merged, None);
-        assert_eq!(qemu_memory(&root, ""), QemuMemory::default());
+        assert_eq!(qemu_memory(&root, 100).ksm_merged, None);
+        assert_eq!(qemu_memory(&root, 0), QemuMemory::default());
     }
 
     #[test]

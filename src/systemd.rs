@@ -22,9 +22,8 @@ pub struct UnitState {
 /// Details of a service unit used by `status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceDetails {
-    /// The unit's cgroup below the cgroup root, such as
-    /// `/machine.slice/machine-coreos.slice/coreos-vm@01.service` (empty: none).
-    pub control_group: String,
+    /// The unit's main process (0: none); for a VM, vm-exec, QEMU's parent.
+    pub main_pid: u32,
     /// Bytes, when the memory controller accounts for it.
     pub memory_current: Option<u64>,
     pub n_restarts: u32,
@@ -127,8 +126,8 @@ trait Manager {
     gen_async = false
 )]
 trait Service {
-    #[zbus(property)]
-    fn control_group(&self) -> zbus::Result<String>;
+    #[zbus(property, name = "MainPID")]
+    fn main_pid(&self) -> zbus::Result<u32>;
     #[zbus(property)]
     fn memory_current(&self) -> zbus::Result<u64>;
     #[zbus(property, name = "NRestarts")]
@@ -309,7 +308,7 @@ impl Systemd for SystemdBus {
             .with_context(|| format!("reading properties of {unit}"))?;
         let memory = service.memory_current().ok().filter(|&m| m != u64::MAX);
         Ok(ServiceDetails {
-            control_group: service.control_group().unwrap_or_default(),
+            main_pid: service.main_pid().unwrap_or(0),
             memory_current: memory,
             n_restarts: service.n_restarts().unwrap_or(0),
             active_enter_usec: unit_props.active_enter_timestamp().unwrap_or(0),
