@@ -6,6 +6,7 @@
 # never counted as passed. Exits non-zero when anything failed.
 set -uo pipefail
 source "$(dirname "$0")/lib/as-root.sh"
+source "$(dirname "$0")/lib/steps.sh"
 cd "$(dirname "$0")/.."
 
 EXIT_SKIP=77
@@ -16,7 +17,7 @@ step() { # NAME CMD...
     local name=$1 status
     shift
     printf '\n=== %s\n' "$name"
-    "$@"
+    timed "$name" "$@"
     status=$?
     case $status in
     0) passed=$((passed + 1)) ;;
@@ -60,5 +61,6 @@ if step "build the package (makepkg)" timeout 1800 tests/package/build.sh target
     done
 fi
 
+timed_report "tests/run.sh"
 printf '\n%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 [ "$failed" -eq 0 ]
