@@ -380,6 +380,8 @@ for size in $METHOD_FILES; do
     for n in $METHOD_NODES; do
         direct=$(awk -v s="$size" -v n="$n" '$1 == "direct" && $2 == s && $3 == n {print $11}' "$results")
         for how in ours-ipxe ours-direct classic; do
+            # The classic recipe beyond 1 node runs in the full profile only.
+            [ "$how" != classic ] || [ "$n" = 1 ] || [ -n "$FULL" ] || continue
             ours=$(awk -v h="$how" -v s="$size" -v n="$n" '$1 == h && $2 == s && $3 == n {print $11}' "$results")
             printf '%s / direct, %s, %s node(s): %sx\n' "$how" "$size" "$n" "$(ratio "$ours" "$direct")"
         done
