@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::paths::Root;
+use crate::base::paths::Root;
 
 /// Run a local cluster of network-booted CoreOS-family VMs in QEMU, the systemd way.
 ///
