@@ -84,3 +84,13 @@ impl Cli {
         <Self as clap::CommandFactory>::command()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
