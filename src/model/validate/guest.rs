@@ -3,17 +3,13 @@
 
 use std::path::PathBuf;
 
-use super::Checker;
-use crate::config::{ConfigError, RawConfig};
+use super::{Checked, Checker};
+use crate::config::RawConfig;
 use crate::model::values::*;
 use crate::model::*;
 
 impl Checker<'_> {
-    pub(super) fn guest(
-        &self,
-        raw: &RawConfig,
-        source: &ImageSource,
-    ) -> Result<Guest, ConfigError> {
+    pub(super) fn guest(&self, raw: &RawConfig, source: &ImageSource) -> Checked<Guest> {
         let r = &raw.guest;
         let config = match self.choice(&r.config, "guest.config", &["ignition", "cloud-config"])? {
             Some("ignition") => GuestConfigFormat::Ignition,
@@ -43,7 +39,7 @@ impl Checker<'_> {
         })
     }
 
-    pub(super) fn cloud_config(&self, raw: &RawConfig) -> Result<CloudConfig, ConfigError> {
+    pub(super) fn cloud_config(&self, raw: &RawConfig) -> Checked<CloudConfig> {
         let r = &raw.cloud_config;
         let template = match &r.template {
             Some(_) => Some(self.path(&r.template, "cloud-config.template", "")?),
@@ -55,29 +51,40 @@ impl Checker<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{check, refused};
-    use crate::model::*;
+    use super::super::tests::{assert_refused, check};
+    use crate::model::GuestConfigFormat;
 
     #[test]
     fn the_format_follows_the_image() {
-        assert_eq!(check("").unwrap().guest.config, GuestConfigFormat::Ignition);
-        let coreos = check("[image]\nsource = \"coreos\"\n").unwrap();
-        assert_eq!(coreos.guest.config, GuestConfigFormat::CloudConfig);
-        assert!(!coreos.serves_etcd());
+        use GuestConfigFormat::{CloudConfig, Ignition};
+        let coreos = "[image]\nsource = \"coreos\"\n";
+        let chosen = "[guest]\nconfig = \"cloud-config\"\n";
+        for (toml, format, serves_etcd) in [
+            ("", Ignition, true),
+            (coreos, CloudConfig, false),
+            (chosen, CloudConfig, false),
+        ] {
+            let model = check(toml).unwrap();
+            assert_eq!(model.guest.config, format, "{toml:?}");
+            assert_eq!(model.serves_etcd(), serves_etcd, "{toml:?}");
+        }
     }
 
     #[test]
     fn keys_and_merge_files_are_checked() {
         let model = check("[guest]\nssh-authorized-keys = [\" ssh-ed25519 AAAA me \"]\n").unwrap();
         assert_eq!(model.guest.ssh_authorized_keys, ["ssh-ed25519 AAAA me"]);
-        let err = refused("[guest]\nssh-authorized-keys = [\"AAAA\"]\n");
-        assert!(err.contains("is not an OpenSSH public key"), "{err}");
-        let err = refused("[guest]\nignition-merge = [\"x.ign\"]\n");
-        assert!(
-            err.contains("guest.ignition-merge: \"x.ign\" is not an absolute path"),
-            "{err}"
+        assert_refused(
+            "[guest]\nssh-authorized-keys = [\"AAAA\"]\n",
+            "is not an OpenSSH public key",
         );
-        let err = refused("[cloud-config]\ntemplate = \"t.yaml\"\n");
-        assert!(err.contains("cloud-config.template"), "{err}");
+        assert_refused(
+            "[guest]\nignition-merge = [\"x.ign\"]\n",
+            "guest.ignition-merge: \"x.ign\" is not an absolute path",
+        );
+        assert_refused(
+            "[cloud-config]\ntemplate = \"t.yaml\"\n",
+            "cloud-config.template",
+        );
     }
 }

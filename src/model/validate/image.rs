@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 
-use super::Checker;
+use super::{Checked, Checker};
 use crate::base::defaults::*;
 use crate::base::paths::DEFAULT_IMAGE_DIR;
-use crate::config::{ConfigError, Located, RawConfig, RawImage};
+use crate::config::{Located, RawConfig, RawImage};
 use crate::model::values::*;
 use crate::model::*;
 
 impl Checker<'_> {
-    pub(super) fn image(&self, raw: &RawConfig) -> Result<Image, ConfigError> {
+    pub(super) fn image(&self, raw: &RawConfig) -> Checked<Image> {
         let r = &raw.image;
         let source_name = self
             .choice(&r.source, "image.source", &["flatcar", "coreos", "files"])?
@@ -82,7 +82,7 @@ impl Checker<'_> {
         }
     }
 
-    fn flatcar_only(&self, r: &RawImage, source: &str) -> Result<(), ConfigError> {
+    fn flatcar_only(&self, r: &RawImage, source: &str) -> Checked<()> {
         for (value, key) in [
             (&r.version, "image.version"),
             (&r.base_url, "image.base-url"),
@@ -105,7 +105,7 @@ impl Checker<'_> {
         r: &RawImage,
         channel: &str,
         cache_dir: PathBuf,
-    ) -> Result<FlatcarUpstream, ConfigError> {
+    ) -> Checked<FlatcarUpstream> {
         let version = match &r.version {
             Some(v) if v.value == "current" => None,
             Some(v) => Some(
@@ -155,7 +155,7 @@ impl Checker<'_> {
         })
     }
 
-    pub(super) fn etcd(&self, raw: &RawConfig) -> Result<EtcdSource, ConfigError> {
+    pub(super) fn etcd(&self, raw: &RawConfig) -> Checked<EtcdSource> {
         let r = &raw.etcd;
         if r.binary.is_some() {
             for (value, key) in [
@@ -217,9 +217,11 @@ impl Checker<'_> {
 mod tests {
     use std::path::Path;
 
-    use super::super::tests::{check, refused};
-    use crate::base::defaults::*;
-    use crate::model::*;
+    use super::super::tests::{assert_refused, check};
+    use crate::base::defaults::{
+        DEFAULT_ETCD_SHA256, DEFAULT_ETCD_VERSION, FLATCAR_SIGNING_KEY_FINGERPRINT,
+    };
+    use crate::model::{EtcdSource, ImageSource};
 
     #[test]
     fn flatcar_boots_from_the_verified_current_release() {
@@ -240,20 +242,22 @@ mod tests {
 
     #[test]
     fn keys_of_another_source_are_refused() {
-        let err = refused("[image]\nsource = \"coreos\"\nversion = \"1.2\"\n");
-        assert!(
-            err.contains("image.version: only used with image.source = \"flatcar\""),
-            "{err}"
+        assert_refused(
+            "[image]\nsource = \"coreos\"\nversion = \"1.2\"\n",
+            "image.version: only used with image.source = \"flatcar\"",
         );
-        let err = refused("[image]\nsource = \"files\"\n");
-        assert!(
-            err.contains("image.kernel: required when image.source = \"files\""),
-            "{err}"
+        assert_refused(
+            "[image]\nsource = \"files\"\n",
+            "image.kernel: required when image.source = \"files\"",
         );
-        let err = refused("[image]\nversion = \"4593.x\"\n");
-        assert!(err.contains("is not a release version"), "{err}");
-        let err = refused("[image]\nsigning-key-fingerprint = \"F88C\"\n");
-        assert!(err.contains("40-digit hex"), "{err}");
+        assert_refused(
+            "[image]\nversion = \"4593.x\"\n",
+            "is not a release version",
+        );
+        assert_refused(
+            "[image]\nsigning-key-fingerprint = \"F88C\"\n",
+            "40-digit hex",
+        );
     }
 
     #[test]
@@ -268,12 +272,13 @@ mod tests {
             (version.as_str(), sha256.as_str()),
             (DEFAULT_ETCD_VERSION, DEFAULT_ETCD_SHA256)
         );
-        let err = refused("[etcd]\nversion = \"3.5.1\"\n");
-        assert!(
-            err.contains("etcd.sha256: required when etcd.version is not"),
-            "{err}"
+        assert_refused(
+            "[etcd]\nversion = \"3.5.1\"\n",
+            "etcd.sha256: required when etcd.version is not",
         );
-        let err = refused("[etcd]\nbinary = \"/usr/bin/etcd\"\nversion = \"3.5.1\"\n");
-        assert!(err.contains("not used together with etcd.binary"), "{err}");
+        assert_refused(
+            "[etcd]\nbinary = \"/usr/bin/etcd\"\nversion = \"3.5.1\"\n",
+            "not used together with etcd.binary",
+        );
     }
 }

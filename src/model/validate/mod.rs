@@ -20,7 +20,7 @@ mod network;
 impl Model {
     /// Checks the merged raw config and applies defaults; every error names
     /// the file, line, column and key.
-    pub fn from_raw(raw: &RawConfig, sources: &Sources) -> Result<Model, ConfigError> {
+    pub fn from_raw(raw: &RawConfig, sources: &Sources) -> Checked<Model> {
         Checker { sources }.model(raw)
     }
 }
@@ -29,6 +29,9 @@ impl Model {
 struct Checker<'a> {
     sources: &'a Sources,
 }
+
+/// A checked value, or where and why it is wrong.
+type Checked<T> = Result<T, ConfigError>;
 
 /// Where a default came from when no file set the key.
 const BUILT_IN: &str = "built-in default";
@@ -65,7 +68,7 @@ impl Checker<'_> {
         key: &str,
         range: std::ops::RangeInclusive<i64>,
         unit: &str,
-    ) -> Result<Option<u32>, ConfigError> {
+    ) -> Checked<Option<u32>> {
         let Some(v) = value else { return Ok(None) };
         if !range.contains(&v.value) {
             return Err(self.error(
@@ -87,7 +90,7 @@ impl Checker<'_> {
         value: &'v Option<Located<String>>,
         key: &str,
         allowed: &[&str],
-    ) -> Result<Option<&'v str>, ConfigError> {
+    ) -> Checked<Option<&'v str>> {
         let Some(v) = value else { return Ok(None) };
         if allowed.contains(&v.value.as_str()) {
             Ok(Some(v.value.as_str()))
@@ -104,12 +107,7 @@ impl Checker<'_> {
         }
     }
 
-    fn path(
-        &self,
-        value: &Option<Located<String>>,
-        key: &str,
-        default: &str,
-    ) -> Result<PathBuf, ConfigError> {
+    fn path(&self, value: &Option<Located<String>>, key: &str, default: &str) -> Checked<PathBuf> {
         match value {
             Some(v) => {
                 check_path(&v.value).map_err(|why| self.error(v, key, why))?;
@@ -119,7 +117,7 @@ impl Checker<'_> {
         }
     }
 
-    fn model(&self, raw: &RawConfig) -> Result<Model, ConfigError> {
+    fn model(&self, raw: &RawConfig) -> Checked<Model> {
         let max_nodes = self
             .int(&raw.cluster.max_nodes, "cluster.max-nodes", 1..=255, "")?
             .map_or(DEFAULT_MAX_NODES, |n| n as u8);
@@ -164,12 +162,7 @@ impl Checker<'_> {
         })
     }
 
-    fn port(
-        &self,
-        value: &Option<Located<i64>>,
-        key: &str,
-        default: u16,
-    ) -> Result<u16, ConfigError> {
+    fn port(&self, value: &Option<Located<i64>>, key: &str, default: u16) -> Checked<u16> {
         Ok(self
             .int(value, key, 1..=65535, "")?
             .map_or(default, |port| port as u16))
@@ -190,7 +183,7 @@ pub(crate) mod tests {
     use crate::config::{parse, Source};
 
     /// The model of one config file, `/c.toml`.
-    pub(crate) fn check(toml: &str) -> Result<Model, ConfigError> {
+    pub(crate) fn check(toml: &str) -> Checked<Model> {
         let sources = Sources {
             files: vec![Source {
                 path: "/c.toml".into(),
@@ -203,6 +196,13 @@ pub(crate) mod tests {
     /// The message of the error a config gives, with its location.
     pub(crate) fn refused(toml: &str) -> String {
         check(toml).unwrap_err().to_string()
+    }
+
+    /// Asserts that a config is refused with a message holding `part`.
+    #[track_caller]
+    pub(crate) fn assert_refused(toml: &str, part: &str) {
+        let err = refused(toml);
+        assert!(err.contains(part), "{toml:?}: {err}");
     }
 
     #[test]
@@ -224,6 +224,6 @@ pub(crate) mod tests {
             refused("[boot]\nmethod = \"usb\"\n"),
             "/c.toml:2:10: boot.method: \"usb\" is not one of \"ipxe\", \"pxelinux\", \"direct\""
         );
-        assert!(refused("[paths]\nhttp-root = \"srv\"\n").contains("is not an absolute path"));
+        assert_refused("[paths]\nhttp-root = \"srv\"\n", "is not an absolute path");
     }
 }

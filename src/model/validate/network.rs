@@ -3,19 +3,19 @@
 
 use std::path::PathBuf;
 
-use super::Checker;
+use super::{Checked, Checker};
 use crate::base::defaults::*;
 use crate::base::names::TAP_PREFIX;
 use crate::base::paths::{DEFAULT_HTTP_ROOT, DEFAULT_IMAGE_DIR, DEFAULT_TFTP_ROOT};
 use crate::base::text::quoted;
-use crate::config::{ConfigError, Located, RawConfig};
+use crate::config::{Located, RawConfig};
 use crate::model::values::*;
 use crate::model::*;
 
 impl Checker<'_> {
     /// The HTTP and TFTP roots: directories of our own, apart from each other
     /// and from the image cache (the units may write all of them).
-    pub(super) fn served_trees(&self, raw: &RawConfig) -> Result<(PathBuf, PathBuf), ConfigError> {
+    pub(super) fn served_trees(&self, raw: &RawConfig) -> Checked<(PathBuf, PathBuf)> {
         let http_key = "paths.http-root";
         let tftp_key = "paths.tftp-root";
         let http = self.path(&raw.paths.http_root, http_key, DEFAULT_HTTP_ROOT)?;
@@ -56,12 +56,12 @@ impl Checker<'_> {
         Ok((http, tftp))
     }
 
-    fn interface(&self, value: &Located<String>, key: &str) -> Result<String, ConfigError> {
+    fn interface(&self, value: &Located<String>, key: &str) -> Checked<String> {
         check_interface_name(&value.value).map_err(|why| self.error(value, key, why))?;
         Ok(value.value.clone())
     }
 
-    pub(super) fn network(&self, raw: &RawConfig, max_nodes: u8) -> Result<Network, ConfigError> {
+    pub(super) fn network(&self, raw: &RawConfig, max_nodes: u8) -> Checked<Network> {
         let r = &raw.network;
         let mode = self
             .choice(&r.mode, "network.mode", &["isolated", "bridged"])?
@@ -154,11 +154,7 @@ impl Checker<'_> {
         Ok(Network { bridge, mode })
     }
 
-    pub(super) fn discovery(
-        &self,
-        raw: &RawConfig,
-        network: &Network,
-    ) -> Result<Discovery, ConfigError> {
+    pub(super) fn discovery(&self, raw: &RawConfig, network: &Network) -> Checked<Discovery> {
         let r = &raw.discovery;
         let isolated = matches!(network.mode, NetworkMode::Isolated { .. });
         let mode = self.choice(&r.mode, "discovery.mode", &["static", "public", "etcd"])?;
@@ -207,7 +203,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn boot(&self, raw: &RawConfig, network: &Network) -> Result<Boot, ConfigError> {
+    pub(super) fn boot(&self, raw: &RawConfig, network: &Network) -> Checked<Boot> {
         let r = &raw.boot;
         let method = match self.choice(&r.method, "boot.method", &["ipxe", "pxelinux", "direct"])? {
             Some("ipxe") => BootMethod::Ipxe,
@@ -242,9 +238,9 @@ impl Checker<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{check, refused};
-    use crate::base::defaults::*;
-    use crate::model::*;
+    use super::super::tests::{assert_refused, check};
+    use crate::base::defaults::DEFAULT_BRIDGE;
+    use crate::model::{BootMethod, Discovery};
 
     #[test]
     fn isolated_is_the_default_and_bridged_needs_an_uplink() {
@@ -254,39 +250,46 @@ mod tests {
             (model.discovery, model.boot.method),
             (Discovery::Static, BootMethod::Ipxe)
         );
-        let err = refused("[network]\nmode = \"bridged\"\n");
-        assert!(err.contains("network.uplink: required"), "{err}");
+        assert_refused(
+            "[network]\nmode = \"bridged\"\n",
+            "network.uplink: required",
+        );
         let bridged = "[network]\nmode = \"bridged\"\nuplink = \"eth0\"\n";
-        assert!(refused(bridged).contains("discovery.mode: required"));
+        assert_refused(bridged, "discovery.mode: required");
         let lan = check(&format!("{bridged}[discovery]\nmode = \"public\"\n")).unwrap();
         assert_eq!(lan.boot.method, BootMethod::Pxelinux);
-        let err = refused(&format!("{bridged}[discovery]\nmode = \"static\"\n"));
-        assert!(
-            err.contains("\"static\" needs node addresses in advance"),
-            "{err}"
+        assert_refused(
+            &format!("{bridged}[discovery]\nmode = \"static\"\n"),
+            "\"static\" needs node addresses in advance",
         );
     }
 
     #[test]
     fn names_and_subnets_that_clash_are_refused() {
-        let err = refused("[network]\nbridge = \"coreos-tap1\"\n");
-        assert!(err.contains("would clash with the node taps"), "{err}");
-        let err = refused("[network]\nsubnet = \"10.0.0.0/28\"\n");
-        assert!(err.contains("has room for 3 nodes"), "{err}");
-        let err = refused("[discovery]\nmode = \"etcd\"\n");
-        assert!(err.contains("discovery.url: required"), "{err}");
+        assert_refused(
+            "[network]\nbridge = \"coreos-tap1\"\n",
+            "would clash with the node taps",
+        );
+        assert_refused(
+            "[network]\nsubnet = \"10.0.0.0/28\"\n",
+            "has room for 3 nodes",
+        );
+        assert_refused("[discovery]\nmode = \"etcd\"\n", "discovery.url: required");
     }
 
     #[test]
     fn served_trees_are_our_own_and_apart() {
-        let err = refused("[paths]\nhttp-root = \"/srv/x\"\ntftp-root = \"/srv/x/t\"\n");
-        assert!(err.contains("are nested"), "{err}");
-        let err = refused("[paths]\nhttp-root = \"/srv/http\"\n");
-        assert!(
-            err.contains("is the root or a top-level directory") || err.contains("shared"),
-            "{err}"
+        assert_refused(
+            "[paths]\nhttp-root = \"/srv/x\"\ntftp-root = \"/srv/x/t\"\n",
+            "are nested",
         );
-        let err = refused("[paths]\nhttp-root = \"/var/lib/coreos-cluster\"\n");
-        assert!(err.contains("holds the image cache"), "{err}");
+        assert_refused(
+            "[paths]\nhttp-root = \"/srv/http\"\n",
+            "is shared with other software",
+        );
+        assert_refused(
+            "[paths]\nhttp-root = \"/var/lib/coreos-cluster\"\n",
+            "holds the image cache",
+        );
     }
 }
