@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coreos_cluster::systemd::{JobOutcome, Systemd, SystemdBus, UnitRow};
+use coreos_cluster::host::systemd::{JobOutcome, Systemd, SystemdBus, UnitRow};
 use zbus::zvariant::OwnedObjectPath;
 
 const CLI: &str = env!("CARGO_BIN_EXE_coreos-cluster");

@@ -6,11 +6,10 @@
 
 use std::path::PathBuf;
 
-use coreos_cluster::fetch::download::Sink;
-use coreos_cluster::fetch::flatcar::parse_version_txt;
-use coreos_cluster::fetch::signature::{
-    DetachedSig, SignatureError, SigningKey, FLATCAR_SIGNING_KEY_FINGERPRINT,
-};
+use coreos_cluster::base::defaults::FLATCAR_SIGNING_KEY_FINGERPRINT;
+use coreos_cluster::host::fetch::download::Sink;
+use coreos_cluster::host::fetch::flatcar::parse_version_txt;
+use coreos_cluster::host::fetch::signature::{DetachedSig, SignatureError, SigningKey};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

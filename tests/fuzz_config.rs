@@ -8,12 +8,14 @@
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use coreos_cluster::boot::{self, EtcdBootstrap, GuestInput};
 use coreos_cluster::config::{self, Source, Sources};
-use coreos_cluster::ignition::ServedFile;
 use coreos_cluster::model::Model;
-use coreos_cluster::output::{Contents, RenderedFile};
-use coreos_cluster::{generator, http, nat, network, tftp};
+use coreos_cluster::render::boot;
+use coreos_cluster::render::guest::{self, EtcdBootstrap, GuestInput, ServedFile};
+use coreos_cluster::render::output::{Contents, RenderedFile};
+use coreos_cluster::render::{
+    generator, networkd as network, nftables as nat, nginx as http, tftpd as tftp,
+};
 use proptest::prelude::*;
 
 /// Characters that break one file format or another, and plain ones.
@@ -133,7 +135,7 @@ fn render_all(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
     ));
     files.extend(nat::render(model, sources));
     files.extend(tftp::render(model, sources, host));
-    let bootstrap = boot::static_bootstrap(model, 3, "coreos-cluster-3-0123456789abcdef")
+    let bootstrap = guest::static_bootstrap(model, 3, "coreos-cluster-3-0123456789abcdef")
         .unwrap_or_else(|| EtcdBootstrap::Discovery("https://discovery.example/abc".to_string()));
     let cloud_config = GuestInput::CloudConfig {
         user_template: None,

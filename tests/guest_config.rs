@@ -18,13 +18,15 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use coreos_cluster::boot::{self, EtcdBootstrap, GuestInput};
+use coreos_cluster::base::paths::IGNITION_CONFIG;
+use coreos_cluster::base::paths::SUBDIR;
 use coreos_cluster::config::{self, Source, Sources};
-use coreos_cluster::guest::etcd_settings;
-use coreos_cluster::ignition::{self, ServedFile, IGNITION_CONFIG};
 use coreos_cluster::model::Model;
-use coreos_cluster::output::{Contents, RenderedFile};
-use coreos_cluster::paths::SUBDIR;
+use coreos_cluster::render::boot;
+use coreos_cluster::render::guest::etcd_settings;
+use coreos_cluster::render::guest::ignition;
+use coreos_cluster::render::guest::{EtcdBootstrap, GuestInput, ServedFile};
+use coreos_cluster::render::output::{Contents, RenderedFile};
 
 const HOST: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const TOKEN: &str = "coreos-cluster-3-0123456789abcdef";
@@ -274,7 +276,12 @@ fn the_quoting_function_round_trips_what_the_config_refuses() {
     );
     let text: String = REFUSED_BY_CONFIG
         .iter()
-        .map(|value| format!("- {}\n", coreos_cluster::yaml_quote::double_quoted(value)))
+        .map(|value| {
+            format!(
+                "- {}\n",
+                coreos_cluster::base::yaml_quote::double_quoted(value)
+            )
+        })
         .collect();
     assert_eq!(
         parse_yaml(&text),
@@ -388,11 +395,11 @@ fn nginx_fills_in_address_and_hostname_per_client() {
     let runtime = work.join("run");
     std::fs::create_dir_all(&runtime).unwrap();
     let rendered = text_of(
-        &coreos_cluster::http::render(
+        &coreos_cluster::render::nginx::render(
             &model,
             &sources,
             &runtime,
-            coreos_cluster::http::HttpListen {
+            coreos_cluster::render::nginx::HttpListen {
                 address: HOST,
                 clients: None,
             },

@@ -107,14 +107,14 @@ fn private_ca_in_the_system_store_is_trusted() {
     std::env::set_var("SSL_CERT_FILE", dir.path().join("missing.pem"));
     let untrusted = format!(
         "{:#}",
-        coreos_cluster::discovery::allocate_public(&url, 3).unwrap_err()
+        coreos_cluster::host::discovery::allocate_public(&url, 3).unwrap_err()
     );
     // With it: the handshake succeeds and s_server's status page comes
     // back, which is not a discovery URL.
     std::env::set_var("SSL_CERT_FILE", dir.path().join("ca.pem"));
     let trusted = format!(
         "{:#}",
-        coreos_cluster::discovery::allocate_public(&url, 3).unwrap_err()
+        coreos_cluster::host::discovery::allocate_public(&url, 3).unwrap_err()
     );
     child.kill().unwrap();
     child.wait().unwrap();

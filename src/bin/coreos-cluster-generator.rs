@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use coreos_cluster::generator::{render, render_config_error};
-use coreos_cluster::kmsg::{log, Priority};
-use coreos_cluster::names::CONFIG_UNIT;
-use coreos_cluster::paths::Root;
-use coreos_cluster::{load_model, output};
+use coreos_cluster::base::names::CONFIG_UNIT;
+use coreos_cluster::base::paths::Root;
+use coreos_cluster::host::files::write_all;
+use coreos_cluster::logging::kmsg::{log, Priority};
+use coreos_cluster::ops::load::load_model;
+use coreos_cluster::render::generator::{render, render_config_error};
 
 fn main() -> ExitCode {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
             render_config_error()
         }
     };
-    match output::write_all(normal_dir, &files) {
+    match write_all(normal_dir, &files) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             log(

@@ -2,8 +2,8 @@
 
 use clap::Args;
 
+use crate::base::paths::Root;
 use crate::model::{BootMethod, Discovery, Model, NetworkMode};
-use crate::paths::Root;
 
 /// Check the configuration and print what it describes.
 ///
@@ -22,12 +22,12 @@ pub struct Check {
 
 impl Check {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let (sources, model) = crate::load_model(root)?;
+        let (sources, model) = crate::ops::load::load_model(root)?;
         if let Some(size) = &self.size {
-            crate::names::parse_cluster_size(size, model.cluster.max_nodes)?;
+            crate::base::names::parse_cluster_size(size, model.cluster.max_nodes)?;
         }
         for path in &model.guest.ignition_merge {
-            crate::ignition::read_merge_file(&root.join(path), path)?;
+            crate::host::access::read_merge_file(&root.join(path), path)?;
         }
         if !self.quiet {
             let files = sources.paths();

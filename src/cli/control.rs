@@ -5,11 +5,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use crate::base::names;
+use crate::base::paths::Root;
+use crate::host::systemd::SystemdBus;
+use crate::model::timeouts;
 use crate::model::{Discovery, Model};
-use crate::paths::Root;
-use crate::status::{self, NodeStatus, Status};
-use crate::systemd::SystemdBus;
-use crate::{cluster, names, timeouts};
+use crate::ops::cluster;
+use crate::ops::status::{self, NodeStatus, Status};
 
 /// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
 ///
@@ -27,7 +29,7 @@ pub struct Up {
 
 impl Up {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let (_, model) = crate::load_model(root)?;
+        let (_, model) = crate::ops::load::load_model(root)?;
         let size = names::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
         let systemd = SystemdBus::connect()?;
         let pace = cluster::Pace::of(model.cluster.stagger);
@@ -49,9 +51,10 @@ pub struct Down {
 impl Down {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         // The VMs must stop even when the config broke since they started.
-        let wait = crate::load_model(root).map_or(timeouts::DOWN_WAIT_UNKNOWN, |(_, model)| {
-            timeouts::down_wait(&model)
-        });
+        let wait = crate::ops::load::load_model(root)
+            .map_or(timeouts::DOWN_WAIT_UNKNOWN, |(_, model)| {
+                timeouts::down_wait(&model)
+            });
         let systemd = SystemdBus::connect()?;
         cluster::down(&systemd, self.cluster, wait, &mut |line| println!("{line}"))
     }
@@ -74,7 +77,7 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 impl StatusCmd {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let (_, model) = crate::load_model(root)?;
+        let (_, model) = crate::ops::load::load_model(root)?;
         let systemd = SystemdBus::connect()?;
         loop {
             let status = status::gather(&model, &systemd, root)?;
@@ -193,7 +196,7 @@ fn human(model: &Model, status: &Status) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::status::NodeStatus;
+    use crate::ops::status::NodeStatus;
 
     #[test]
     fn qemu_memory_shows_what_is_known() {

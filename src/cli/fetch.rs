@@ -2,8 +2,8 @@ use std::path::Path;
 
 use clap::Args;
 
-use crate::fetch;
-use crate::paths::Root;
+use crate::base::paths::Root;
+use crate::host::fetch;
 
 /// Download the Flatcar image for the configured channel and the etcd release.
 ///
@@ -19,7 +19,7 @@ pub struct Fetch {}
 
 impl Fetch {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let (_, model) = crate::load_model(root)?;
+        let (_, model) = crate::ops::load::load_model(root)?;
         let fetched = fetch::update(root, &model)?;
         if let Some(image) = &fetched.image {
             println!("flatcar {}: {}", image.version, parent(&image.kernel));

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::paths::Root;
+use crate::base::paths::Root;
 
 /// Run a local cluster of network-booted CoreOS-family VMs in QEMU, the systemd way.
 ///
@@ -82,5 +82,15 @@ impl Cli {
     /// The clap command, for man pages and completions.
     pub fn command() -> clap::Command {
         <Self as clap::CommandFactory>::command()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::console::{self, Ended, ESCAPE_NAME};
+use crate::base::names;
+use crate::base::paths::{self, Root};
+use crate::host::console::{self, Ended, ESCAPE_NAME};
+use crate::host::systemd::{Systemd, SystemdBus};
 use crate::model::NodeIndex;
-use crate::paths::{self, Root};
-use crate::systemd::{Systemd, SystemdBus};
-use crate::{names, ssh, status};
+use crate::ops::{ssh, status};
 
 /// A node argument: its number, as in `[node.N]` and `status`.
 #[derive(Debug, Args)]
@@ -98,7 +99,7 @@ pub struct Ssh {
 impl Ssh {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         let node = self.node.node;
-        let (_, model) = crate::load_model(root)?;
+        let (_, model) = crate::ops::load::load_model(root)?;
         let Some(address) = status::address_of(&model, node, root) else {
             bail!(
                 "the address of node {} is not known yet (bridged mode: the LAN's DHCP \

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::paths::Root;
-use crate::prepare;
+use crate::base::paths::Root;
+use crate::ops::{prepare, setup};
 
 /// Prepare what network-booting VMs ask for (ExecStartPre= of coreos-cluster@N).
 ///
@@ -38,7 +38,7 @@ pub struct SetupNetwork {}
 
 impl SetupNetwork {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let changed = prepare::setup_network(root, &mut |line| println!("{line}"))?;
+        let changed = setup::setup_network(root, &mut |line| println!("{line}"))?;
         if changed && root.is_system_root() && networkd_running() {
             let status = std::process::Command::new("networkctl")
                 .arg("reload")
@@ -72,7 +72,7 @@ pub struct SetupHttp {
 
 impl SetupHttp {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        prepare::setup_http(root, &self.dir)
+        setup::setup_http(root, &self.dir)
     }
 }
 
@@ -88,6 +88,6 @@ pub struct SetupTftp {
 
 impl SetupTftp {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        prepare::setup_tftp(root, &self.dir)
+        setup::setup_tftp(root, &self.dir)
     }
 }

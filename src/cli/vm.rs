@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 
+use crate::base::names;
+use crate::base::paths::{self, Root};
+use crate::host::qmp::Qmp;
+use crate::host::{machined, supervise};
 use crate::model::{BootMethod, Model};
-use crate::paths::{self, Root};
-use crate::qmp::Qmp;
-use crate::{boot, machined, names, supervise};
+use crate::render::boot;
 
 /// How long a running QEMU may take to answer a QMP command.
 const QMP_ANSWER_TIME: Duration = Duration::from_secs(5);
@@ -37,10 +39,10 @@ pub struct VmExec {
 
 impl VmExec {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let checked = crate::load_model(root)
+        let checked = crate::ops::load::load_model(root)
             .map_err(anyhow::Error::from)
             .and_then(|(_, model)| {
-                crate::names::parse_vm_instance(&self.instance, model.cluster.max_nodes)?;
+                crate::base::names::parse_vm_instance(&self.instance, model.cluster.max_nodes)?;
                 let boot_args = direct_boot_args(&model, root)?;
                 Ok((model, boot_args))
             });

@@ -1,0 +1,307 @@
+//! Flatcar PXE images: resolve the release, download its files and their
+//! detached signatures from that release's own directory, verify while
+//! downloading, and publish the release in the cache only when all verified.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use super::cache;
+use super::download::{self, Http};
+use super::progress::Progress;
+use super::signature::{DetachedSig, SignatureError, SigningKey};
+use crate::base::paths::Root;
+use crate::model::FlatcarUpstream;
+
+pub const PXE_KERNEL: &str = "flatcar_production_pxe.vmlinuz";
+pub const PXE_INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
+/// The same file as the PXE kernel; its `.sig` stands in when the PXE one is missing.
+const IMAGE_KERNEL: &str = "flatcar_production_image.vmlinuz";
+/// The cached signing key, shared by all channels (below the image dir).
+const KEY_FILE: &str = "flatcar-signing-key.asc";
+/// Versions kept in the cache: the one in use and the one before.
+const KEEP_VERSIONS: usize = 2;
+const SMALL_FILE_LIMIT: u64 = 1024 * 1024;
+
+/// A verified release in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedImage {
+    pub version: String,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+}
+
+/// The cached release for the configured version (or `current`), without network.
+pub fn cached(root: &Root, upstream: &FlatcarUpstream) -> Option<CachedImage> {
+    let dir = root.join(&upstream.cache_dir);
+    let version = match &upstream.version {
+        Some(v) => v.clone(),
+        None => cache::current(&dir)?,
+    };
+    let image = complete(&dir, &version)?;
+    // The nodes boot what `current` names: a pinned release cached earlier
+    // must be the current one again.
+    if cache::current(&dir).as_deref() != Some(version.as_str()) {
+        let _lock = cache::lock(&dir).ok()?;
+        cache::switch_current(&dir, &version).ok()?;
+    }
+    Some(image)
+}
+
+fn complete(dir: &Path, version: &str) -> Option<CachedImage> {
+    let version_dir = dir.join(version);
+    let image = CachedImage {
+        version: version.to_string(),
+        kernel: version_dir.join(PXE_KERNEL),
+        initrd: version_dir.join(PXE_INITRD),
+    };
+    (image.kernel.is_file() && image.initrd.is_file()).then_some(image)
+}
+
+/// Resolves the release to use (the pinned one, or the channel's current one)
+/// and makes sure it is cached and `current` points at it.
+pub fn update(
+    root: &Root,
+    http: &Http,
+    channel: &str,
+    upstream: &FlatcarUpstream,
+) -> anyhow::Result<CachedImage> {
+    let dir = root.join(&upstream.cache_dir);
+    let version = match &upstream.version {
+        Some(v) => v.clone(),
+        None => resolve_current(http, channel, &upstream.base_url)?,
+    };
+    let _lock = cache::lock(&dir)?;
+    let image = match complete(&dir, &version) {
+        Some(image) => image,
+        None => fetch_release(root, http, upstream, &dir, &version)?,
+    };
+    cache::switch_current(&dir, &version)?;
+    prune(&dir, &version);
+    Ok(image)
+}
+
+/// Reads `FLATCAR_VERSION` from the channel's `current/version.txt`.
+pub fn resolve_current(http: &Http, channel: &str, base_url: &str) -> anyhow::Result<String> {
+    let current = if channel == "lts" {
+        format!("current-{}", lts_year(http, base_url)?)
+    } else {
+        "current".to_string()
+    };
+    let url = format!("{base_url}/{current}/version.txt");
+    let text = http.get_bytes(&url, SMALL_FILE_LIMIT)?;
+    parse_version_txt(&String::from_utf8_lossy(&text)).with_context(|| format!("reading {url}"))
+}
+
+pub fn parse_version_txt(text: &str) -> anyhow::Result<String> {
+    let field = |key: &str| text.lines().find_map(|l| l.trim().strip_prefix(key));
+    // Early Flatcar releases (2018) still wrote the CoreOS key.
+    let version = field("FLATCAR_VERSION=")
+        .or_else(|| field("COREOS_VERSION="))
+        .context("no FLATCAR_VERSION line")?
+        .trim_matches(['"', '\'']);
+    let valid = !version.is_empty()
+        && version
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if !valid {
+        bail!("FLATCAR_VERSION={version:?} is not a version number");
+    }
+    Ok(version.to_string())
+}
+
+/// The newest supported LTS stream, from `lts-info` next to the board directory:
+/// lines `<year>:<stream>:<supported|unsupported>`.
+fn lts_year(http: &Http, base_url: &str) -> anyhow::Result<String> {
+    let parent = base_url.rsplit_once('/').map_or(base_url, |(p, _)| p);
+    let url = format!("{parent}/lts-info");
+    let text = http.get_bytes(&url, SMALL_FILE_LIMIT)?;
+    newest_supported_lts(&String::from_utf8_lossy(&text))
+        .with_context(|| format!("{url}: no supported LTS stream listed"))
+}
+
+fn newest_supported_lts(text: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.trim().split(':');
+            let year = fields.next()?;
+            let status = fields.next_back()?;
+            let is_year = year.len() == 4 && year.chars().all(|c| c.is_ascii_digit());
+            (is_year && status == "supported").then(|| year.to_string())
+        })
+        .max()
+}
+
+/// A file of the release and the signature that covers it.
+struct Signed {
+    name: &'static str,
+    sig_url: String,
+    sig: DetachedSig,
+}
+
+fn fetch_release(
+    root: &Root,
+    http: &Http,
+    upstream: &FlatcarUpstream,
+    dir: &Path,
+    version: &str,
+) -> anyhow::Result<CachedImage> {
+    let release_url = format!("{}/{version}", upstream.base_url);
+    // Signatures first: a missing or unknown one fails before the big downloads.
+    let mut files = Vec::new();
+    for name in [PXE_KERNEL, PXE_INITRD] {
+        files.push(signature_for(http, &release_url, version, name)?);
+    }
+    let key_path = dir.parent().unwrap_or(dir).join(KEY_FILE);
+    let key = signing_key(root, http, upstream, &key_path, &files)?;
+
+    let staging = cache::staging_dir(dir, version);
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    for Signed {
+        name,
+        sig_url,
+        mut sig,
+    } in files
+    {
+        let part = staging.join(format!("{name}.part"));
+        let url = format!("{release_url}/{name}");
+        let mut progress = Progress::new(format!("{name} ({version})"));
+        http.download(&url, &part, &mut sig, &mut progress)?;
+        if let Err(err) = sig.verify(&key) {
+            download::discard(&part);
+            return Err(err).with_context(|| format!("checking {url} against {sig_url}"));
+        }
+        let verified = staging.join(name);
+        std::fs::rename(&part, &verified)
+            .with_context(|| format!("renaming {}", part.display()))?;
+        let _ = std::fs::remove_file(download::validator_path(&part));
+    }
+    cache::publish(dir, &staging, version)?;
+    complete(dir, version).context("the published release lacks its files")
+}
+
+/// Fetches the detached signature of `name`, falling back from the PXE kernel's
+/// to the identical image kernel's.
+fn signature_for(
+    http: &Http,
+    release_url: &str,
+    version: &str,
+    name: &'static str,
+) -> anyhow::Result<Signed> {
+    let mut candidates = vec![format!("{release_url}/{name}.sig")];
+    if name == PXE_KERNEL {
+        candidates.push(format!("{release_url}/{IMAGE_KERNEL}.sig"));
+    }
+    for sig_url in candidates {
+        if http.is_missing(&sig_url)? {
+            continue;
+        }
+        let bytes = http.get_bytes(&sig_url, SMALL_FILE_LIMIT)?;
+        let sig = DetachedSig::parse(name, &bytes)?;
+        return Ok(Signed { name, sig_url, sig });
+    }
+    if http.is_missing(&format!("{release_url}/{name}"))? {
+        bail!(
+            "Flatcar {version} has no PXE image ({name} is missing at {release_url}/); \
+             pin a release that has one with [image] version = \"...\" in cluster.toml"
+        );
+    }
+    bail!("{release_url}/{name}: no detached signature (.sig) published; refusing an unsigned file")
+}
+
+/// The cached key if it knows every issuer, else the key fetched again (the
+/// signing subkey rotates). Only a key with the pinned fingerprint is cached.
+fn signing_key(
+    root: &Root,
+    http: &Http,
+    upstream: &FlatcarUpstream,
+    key_path: &Path,
+    files: &[Signed],
+) -> anyhow::Result<SigningKey> {
+    let pin = &upstream.signing_key_fingerprint;
+    if let Ok(bytes) = std::fs::read(key_path) {
+        if let Ok(key) = SigningKey::parse(&bytes, pin) {
+            if files.iter().all(|f| key.knows_issuer(&f.sig)) {
+                return Ok(key);
+            }
+        }
+    }
+    let bytes = if upstream.signing_key.starts_with('/') {
+        let path = root.join(&upstream.signing_key);
+        std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
+    } else {
+        http.get_bytes(&upstream.signing_key, SMALL_FILE_LIMIT)?
+    };
+    let key = SigningKey::parse(&bytes, pin)
+        .with_context(|| format!("checking the key from {}", upstream.signing_key))?;
+    if let Some(f) = files.iter().find(|f| !key.knows_issuer(&f.sig)) {
+        return Err(SignatureError::UnknownIssuer {
+            file: f.name.to_string(),
+            issuer: f.sig.issuer(),
+        })
+        .with_context(|| format!("even the key just fetched from {}", upstream.signing_key));
+    }
+    if let Some(parent) = key_path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let tmp = key_path.with_extension("asc.new");
+    std::fs::write(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, key_path))
+        .with_context(|| format!("writing {}", key_path.display()))?;
+    Ok(key)
+}
+
+/// Removes all but the version in use and the newest other one, and stale
+/// staging directories of other versions.
+fn prune(dir: &Path, in_use: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut others = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_version =
+            |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.');
+        if name == in_use || name == format!(".{in_use}.partial") {
+            continue;
+        }
+        if let Some(v) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".partial"))
+        {
+            if is_version(v) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        } else if is_version(&name) && entry.path().is_dir() {
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            others.push((modified, entry.path()));
+        }
+    }
+    others.sort();
+    let keep = KEEP_VERSIONS - 1;
+    let remove = others.len().saturating_sub(keep);
+    for (_, path) in others.into_iter().take(remove) {
+        let _ = std::fs::remove_dir_all(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_txt_names_the_release() {
+        let text = "FLATCAR_BUILD=4593\nFLATCAR_VERSION=4593.2.3\nFLATCAR_SDK_VERSION=1\n";
+        assert_eq!(parse_version_txt(text).unwrap(), "4593.2.3");
+        assert!(parse_version_txt("FLATCAR_VERSION=../../etc\n").is_err());
+        assert!(parse_version_txt("nothing\n").is_err());
+    }
+
+    #[test]
+    fn newest_supported_lts_stream_wins() {
+        let info = "2021:lts-2021:unsupported\n2022:lts-2022:supported\n2023:lts-2023:supported\n";
+        assert_eq!(newest_supported_lts(info).as_deref(), Some("2023"));
+        assert_eq!(newest_supported_lts("2021:lts:unsupported\n"), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! Every side effect on the host, one module per kind: files, the bridge,
+//! HTTP (discovery, fetch), systemd over D-Bus, machined, QEMU (QMP,
+//! supervision, console), ports, access checks.
+
+pub mod access;
+pub mod bridge;
+pub mod console;
+pub mod discovery;
+pub mod fetch;
+pub mod files;
+pub mod image_version;
+pub mod machined;
+pub mod ports;
+pub mod qmp;
+pub mod random;
+pub mod supervise;
+pub mod systemd;
