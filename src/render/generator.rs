@@ -12,7 +12,7 @@ use crate::base::unit_syntax::{environment, escape_specifiers, exec_arg};
 use crate::config::Sources;
 use crate::model::timeouts;
 use crate::model::{
-    Accelerator, BootMethod, ImageSource, Model, NetworkMode, NodeIndex, NodeOverride,
+    Accelerator, BootMethod, EtcdSource, ImageSource, Model, NetworkMode, NodeIndex, NodeOverride,
 };
 use crate::render::output::{header, RenderedFile};
 
@@ -223,13 +223,22 @@ fn writable_roots(model: &Model) -> Vec<String> {
         .iter()
         .map(|root| exec_arg(&root.to_string_lossy()))
         .collect();
-    // prepare fetches into the image cache; StateDirectory= covers only the
-    // default one, and a cache elsewhere may not exist yet ("-").
+    // prepare fetches into the image dir (Flatcar, and etcd for Ignition
+    // guests); StateDirectory= covers only the default one, and a dir
+    // elsewhere may not exist yet ("-").
+    let mut caches = Vec::new();
     if let ImageSource::Flatcar { upstream, .. } = &model.image.source {
-        if let Some(dir) = upstream.cache_dir.parent() {
-            if !dir.starts_with(STATE_DIR) {
-                writable.push(format!("-{}", exec_arg(&dir.to_string_lossy())));
-            }
+        caches.push(&upstream.cache_dir);
+    }
+    if let EtcdSource::Release { cache_dir, .. } = &model.etcd {
+        if model.serves_etcd() {
+            caches.push(cache_dir);
+        }
+    }
+    for dir in caches.iter().filter_map(|cache| cache.parent()) {
+        let word = format!("-{}", exec_arg(&dir.to_string_lossy()));
+        if !dir.starts_with(STATE_DIR) && !writable.contains(&word) {
+            writable.push(word);
         }
     }
     writable

@@ -64,7 +64,6 @@ impl Checker<'_> {
             _ => {
                 self.flatcar_only(r, source_name)?;
                 only_for(&r.channel, "image.channel", "flatcar")?;
-                only_for(&r.dir, "image.dir", "flatcar\" or \"coreos")?;
                 let required = |value: &Option<Located<String>>, key: &str| match value {
                     Some(_) => self.path(value, key, ""),
                     None => Err(self.error_near(
@@ -79,6 +78,21 @@ impl Checker<'_> {
                     source: ImageSource::Files,
                 })
             }
+        }
+    }
+
+    /// With `image.source = "files"` the image dir holds only the etcd
+    /// release that Ignition guests get; otherwise a set `image.dir` is unused.
+    pub(super) fn image_dir_used(&self, raw: &RawConfig, model: &Model) -> Checked<()> {
+        let etcd_cached = model.serves_etcd() && matches!(model.etcd, EtcdSource::Release { .. });
+        match &raw.image.dir {
+            Some(v) if model.image.source == ImageSource::Files && !etcd_cached => Err(self.error(
+                v,
+                "image.dir",
+                "only used with image.source = \"flatcar\" or \"coreos\", or for the etcd \
+                 release of guest.config = \"ignition\"",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -257,6 +271,24 @@ mod tests {
         assert_refused(
             "[image]\nsigning-key-fingerprint = \"F88C\"\n",
             "40-digit hex",
+        );
+    }
+
+    #[test]
+    fn the_image_dir_of_files_holds_the_etcd_of_ignition_guests() {
+        let files = "[image]\nsource = \"files\"\nkernel = \"/k\"\ninitrd = \"/i\"\ndir = \"/data/images\"\n";
+        let model = check(&format!("{files}[guest]\nconfig = \"ignition\"\n")).unwrap();
+        let EtcdSource::Release { cache_dir, .. } = &model.etcd else {
+            panic!("the release is the default");
+        };
+        assert!(cache_dir.starts_with("/data/images"), "{cache_dir:?}");
+        assert_refused(
+            files,
+            "image.dir: only used with image.source = \"flatcar\"",
+        );
+        assert_refused(
+            &format!("{files}[guest]\nconfig = \"ignition\"\n[etcd]\nbinary = \"/usr/bin/etcd\"\n"),
+            "image.dir: only used with",
         );
     }
 

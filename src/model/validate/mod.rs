@@ -138,7 +138,7 @@ impl Checker<'_> {
         let guest = self.guest(raw, &image.source)?;
         let (http_root, tftp_root) = self.served_trees(raw)?;
 
-        Ok(Model {
+        let model = Model {
             cluster: Cluster {
                 start_at_boot,
                 max_nodes,
@@ -159,7 +159,9 @@ impl Checker<'_> {
             guest,
             cloud_config: self.cloud_config(raw)?,
             ksm: raw.ksm.enable.as_ref().is_none_or(|v| v.value),
-        })
+        };
+        self.image_dir_used(raw, &model)?;
+        Ok(model)
     }
 
     fn port(&self, value: &Option<Located<i64>>, key: &str, default: u16) -> Checked<u16> {
