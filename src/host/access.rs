@@ -15,6 +15,7 @@ use crate::base::paths::{Root, GROUP_FILE, PASSWD_FILE};
 use crate::base::text::{check_text, TextKind};
 use crate::config::{ConfigError, MAX_CONFIG_BYTES};
 use crate::model::Model;
+use crate::render::guest::cloud_config;
 use crate::render::guest::ignition::{MERGE_MAX_BYTES, MERGE_VERSIONS};
 
 /// The service user's identity, read from the root's passwd and group files.
@@ -144,7 +145,11 @@ pub fn check_named_files(root: &Root, model: &Model) -> Result<(), ConfigError> 
     let Some(path) = &model.cloud_config.template else {
         return Ok(());
     };
-    read_template(root, path).map(drop).map_err(|err| {
+    let checked = read_template(root, path).and_then(|(text, _)| {
+        cloud_config::check_template(model, &text)
+            .map_err(|why| anyhow::anyhow!("cloud-config.template: {} {why}", path.display()))
+    });
+    checked.map_err(|err| {
         // The location already names the file.
         let shown = path.display().to_string();
         ConfigError {

@@ -7,12 +7,31 @@ use askama::Template;
 
 use crate::base::yaml_quote::double_quoted;
 use crate::config::Sources;
-use crate::model::Model;
+use crate::model::{Discovery, GuestConfigFormat, Model};
 use crate::render::guest::{etcd_settings, EtcdBootstrap};
 use crate::render::output::{header, render_template};
 
 /// The placeholder a user's own template uses, as in the classic recipe.
 pub const DISCOVERY_PLACEHOLDER: &str = "<DISCOVERY_URL>";
+
+/// What `check` refuses of a user's template, before `prepare` renders it:
+/// the placeholder where no discovery URL is allocated.
+pub fn check_template(model: &Model, template: &str) -> Result<(), String> {
+    if model.guest.config == GuestConfigFormat::CloudConfig
+        && model.discovery == Discovery::Static
+        && template.contains(DISCOVERY_PLACEHOLDER)
+    {
+        return Err(static_placeholder_refusal());
+    }
+    Ok(())
+}
+
+fn static_placeholder_refusal() -> String {
+    format!(
+        "uses {DISCOVERY_PLACEHOLDER}, but discovery.mode = \"static\" allocates no discovery \
+         URL; use \"etcd\" or \"public\", or set initial-cluster in the template"
+    )
+}
 
 /// Starts etcd2 and fleet where the image has them: Flatcar dropped both in
 /// 2018, and a `command: start` of a missing unit fails coreos-cloudinit.
@@ -50,11 +69,9 @@ pub fn render(
     if let Some(template) = user_template {
         let text = match bootstrap {
             EtcdBootstrap::Discovery(url) => template.replace(DISCOVERY_PLACEHOLDER, url),
-            EtcdBootstrap::Static { .. } if template.contains(DISCOVERY_PLACEHOLDER) => bail!(
-                "the cloud-config template uses {DISCOVERY_PLACEHOLDER}, but discovery.mode = \
-                 \"static\" allocates no discovery URL; use \"etcd\" or \"public\", or set \
-                 initial-cluster in the template"
-            ),
+            EtcdBootstrap::Static { .. } if template.contains(DISCOVERY_PLACEHOLDER) => {
+                bail!("the cloud-config template {}", static_placeholder_refusal())
+            }
             EtcdBootstrap::Static { .. } => template.to_string(),
         };
         return Ok(text);
