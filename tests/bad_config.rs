@@ -1,7 +1,7 @@
 //! The corpus of bad configs: each case under tests/bad-config/ is a
 //! `cluster.toml` (a file or a symlink; absent when the case needs none),
 //! an optional `extra/` tree copied onto the root (templates, drop-ins), an
-//! optional `make` naming what cannot live in git (a FIFO, a huge file, a
+//! optional `make` naming what cannot live in git (a FIFO, a huge file or value, a
 //! mode, a file name that is not UTF-8), and the exact message in
 //! `expected.stderr`. `coreos-cluster check` must fail with that one line,
 //! and the generator must refuse the same config.
@@ -57,6 +57,10 @@ fn bad_config_case(case: &Path) -> Result<(), Failed> {
                     line.repeat((1 << 20) / line.len() + 1),
                 )?
             }
+            "long-version" => std::fs::write(
+                etc.join("cluster.toml"),
+                format!("[image]\nversion = \"{}\"\n", "1.".repeat((1 << 19) - 32)),
+            )?,
             "mode-0600" => set_mode(&etc.join("cluster.toml"), 0o600)?,
             "template-0600" => set_mode(&etc.join("private.yaml"), 0o600)?,
             "dropin-not-utf8" => write_dropin(&dropins, b"10-\xff\xfe.toml")?,

@@ -55,6 +55,11 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
+/// A path for a message, shown as `quoted` shows any value.
+pub fn quoted_path(path: &std::path::Path) -> String {
+    quoted(&path.to_string_lossy())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

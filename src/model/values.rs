@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path};
 
-use crate::base::text::{check_text, quoted, TextKind};
+use crate::base::text::{check_text, quoted, quoted_path, TextKind};
 use crate::model::Accelerator;
 
 fn parse_octets(text: &str, count: usize) -> Option<Vec<u8>> {
@@ -148,22 +148,22 @@ const SHARED_DIRS: &[&str] = &[
 /// other software shares (Arch's `/srv/http` is every web server's root).
 /// `path` has passed `check_path`.
 pub fn check_served_tree(path: &Path) -> Result<(), String> {
-    let shown = path.display();
+    let shown = quoted_path(path);
     if path.components().count() <= 2 {
         return Err(format!(
-            "{shown:?} is the root or a top-level directory; use a directory of \
+            "{shown} is the root or a top-level directory; use a directory of \
              coreos-cluster's own, such as one below /srv/coreos-cluster"
         ));
     }
     if let Some(system) = SYSTEM_DIRS.iter().find(|dir| path.starts_with(dir)) {
         return Err(format!(
-            "{shown:?} is below {system}, which belongs to the system; use a directory of \
+            "{shown} is below {system}, which belongs to the system; use a directory of \
              coreos-cluster's own, such as one below /srv/coreos-cluster"
         ));
     }
     if SHARED_DIRS.iter().any(|dir| path == Path::new(dir)) {
         return Err(format!(
-            "{shown:?} is shared with other software; use a directory of coreos-cluster's \
+            "{shown} is shared with other software; use a directory of coreos-cluster's \
              own, such as one below /srv/coreos-cluster"
         ));
     }
@@ -229,15 +229,15 @@ const SSH_KEY_TYPES: &[&str] = &[
 ];
 
 pub fn check_ssh_key(key: &str) -> Result<(), String> {
-    let short: String = key.chars().take(24).collect();
+    let shown = quoted(key);
     if key.contains(['\n', '\r']) {
-        return Err(format!("{short:?}...: a key must be on one line"));
+        return Err(format!("{shown}: a key must be on one line"));
     }
     let mut words = key.split_whitespace();
     let kind = words.next().unwrap_or("");
     if !SSH_KEY_TYPES.contains(&kind) || words.next().is_none() {
         return Err(format!(
-            "{short:?}... is not an OpenSSH public key (\"TYPE BASE64 [COMMENT]\", TYPE one of {})",
+            "{shown} is not an OpenSSH public key (\"TYPE BASE64 [COMMENT]\", TYPE one of {})",
             SSH_KEY_TYPES.join(", ")
         ));
     }
@@ -254,7 +254,8 @@ pub fn check_release_version(value: &str) -> Result<String, String> {
         Ok(value.to_string())
     } else {
         Err(format!(
-            "{value:?} is not a release version like \"4593.2.3\""
+            "{} is not a release version like \"4593.2.3\"",
+            quoted(value)
         ))
     }
 }
@@ -311,6 +312,16 @@ mod tests {
         assert!(parse_mac_prefix("01:00:5e:00:00")
             .unwrap_err()
             .contains("multicast"));
+    }
+
+    #[test]
+    fn keys_and_versions_are_shown_as_every_value() {
+        let key = format!("ssh-dss {}", "A".repeat(400));
+        assert!(check_ssh_key(&key).unwrap_err().starts_with(&quoted(&key)));
+        let version = "1.".repeat(400);
+        assert!(check_release_version(&version)
+            .unwrap_err()
+            .starts_with(&quoted(&version)));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::{Checked, Checker};
 use crate::base::defaults::*;
 use crate::base::names::TAP_PREFIX;
 use crate::base::paths::{DEFAULT_HTTP_ROOT, DEFAULT_IMAGE_DIR, DEFAULT_TFTP_ROOT};
-use crate::base::text::quoted;
+use crate::base::text::{quoted, quoted_path};
 use crate::config::{Located, RawConfig};
 use crate::model::values::*;
 use crate::model::*;
@@ -30,10 +30,10 @@ impl Checker<'_> {
             check_served_tree(tree).map_err(refuse)?;
             if image_dir.starts_with(tree) {
                 return Err(refuse(format!(
-                    "{:?} holds the image cache (image.dir = {:?}); serve a directory apart \
+                    "{} holds the image cache (image.dir = {}); serve a directory apart \
                      from it",
-                    tree.display(),
-                    image_dir.display()
+                    quoted_path(tree),
+                    quoted_path(&image_dir)
                 )));
             }
         }
@@ -46,10 +46,10 @@ impl Checker<'_> {
                 value,
                 key,
                 format!(
-                    "the HTTP root {:?} and the TFTP root {:?} are nested; use two separate \
+                    "the HTTP root {} and the TFTP root {} are nested; use two separate \
                      directories",
-                    http.display(),
-                    tftp.display()
+                    quoted_path(&http),
+                    quoted_path(&tftp)
                 ),
             ));
         }
