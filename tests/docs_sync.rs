@@ -1,7 +1,7 @@
 //! Every config key the parser accepts is documented in cluster.toml(5), the
 //! README's configuration table and the annotated example, so a new key
 //! cannot ship undocumented. Keys come from `config::keys()`, which reads the
-//! serde definitions themselves.
+//! serde definitions themselves. Messages and docs spell each key one way.
 
 use std::path::Path;
 
@@ -108,4 +108,47 @@ fn every_key_is_in_the_readme_table() {
         missing.is_empty(),
         "not in README's configuration table: {missing:?}"
     );
+}
+
+/// The files below `dir` (relative to the crate), recursively.
+fn files_below(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+/// Messages, help and docs name a key one way, as `section.key` (the way
+/// every validation message does), never as `[section] key`.
+#[test]
+fn keys_are_spelled_section_dot_key() {
+    let mut texts: Vec<(String, String)> = ["src", "units"]
+        .iter()
+        .flat_map(|dir| files_below(dir))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path.display().to_string(), text)
+        })
+        .collect();
+    texts.push(("README.md".into(), read("README.md")));
+    let mut found = Vec::new();
+    for key in coreos_cluster::config::keys() {
+        let (section, name) = split(&key);
+        let other_spelling = format!("[{section}] {name}");
+        for (path, text) in &texts {
+            if text.contains(&other_spelling) {
+                found.push(format!("{path}: {other_spelling} (write {key})"));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:#?}");
 }

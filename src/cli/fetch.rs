@@ -8,7 +8,7 @@ use crate::host::fetch;
 /// Download the Flatcar image for the configured channel and the etcd release.
 ///
 /// Resolves the channel's current release (or the one pinned with
-/// [image] version), downloads the PXE kernel and initramfs from that release's
+/// image.version), downloads the PXE kernel and initramfs from that release's
 /// directory, checks their OpenPGP signatures against Flatcar's signing key
 /// (primary fingerprint pinned), and switches the cache's `current` link only
 /// when every file verified. Downloads resume after an interruption. The etcd

@@ -62,7 +62,7 @@ fn networkd_running() -> bool {
 /// Write the nginx config of coreos-cluster-http.service into DIR.
 ///
 /// Fails first when nginx could not listen on the bridge's address and
-/// [http] port, naming the process that holds the port.
+/// http.port, naming the process that holds the port.
 #[derive(Debug, Args)]
 pub struct SetupHttp {
     /// The unit's runtime directory (nginx's pid and temporary files go there
@@ -79,7 +79,7 @@ impl SetupHttp {
 /// Write in.tftpd's settings for coreos-cluster-tftp.service into DIR.
 ///
 /// Fails first when in.tftpd could not listen on the bridge's address and
-/// [tftp] port, naming the process that holds the port.
+/// tftp.port, naming the process that holds the port.
 #[derive(Debug, Args)]
 pub struct SetupTftp {
     /// The unit's runtime directory; below --root, like every path.

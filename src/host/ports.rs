@@ -32,7 +32,7 @@ pub struct Listen<'a> {
     pub address: Ipv4Addr,
     pub port: u16,
     pub transport: Transport,
-    /// The key to change, as a person writes it: `[http] port`.
+    /// The key to change, as a person writes it: `http.port`.
     pub key: &'a str,
 }
 
@@ -174,14 +174,14 @@ mod tests {
             address: Ipv4Addr::LOCALHOST,
             port,
             transport: Transport::Tcp,
-            key: "[http] port",
+            key: "http.port",
         };
         let err = ensure_free(listen).unwrap_err().to_string();
         let me = std::process::id();
         assert!(err.contains(&format!("127.0.0.1:{port}/tcp")), "{err}");
         assert!(err.contains(&format!("(pid {me})")), "{err}");
         assert!(
-            err.contains("[http] port in /etc/coreos-cluster/cluster.toml"),
+            err.contains("http.port in /etc/coreos-cluster/cluster.toml"),
             "{err}"
         );
         drop(taken);
@@ -198,10 +198,10 @@ mod tests {
             address: Ipv4Addr::LOCALHOST,
             port,
             transport: Transport::Udp,
-            key: "[tftp] port",
+            key: "tftp.port",
         })
         .unwrap_err();
-        assert!(err.to_string().contains("[tftp] port"), "{err}");
+        assert!(err.to_string().contains("tftp.port"), "{err}");
     }
 
     #[test]

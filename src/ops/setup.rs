@@ -39,7 +39,7 @@ pub fn setup_network(root: &Root, say: &mut dyn FnMut(&str)) -> anyhow::Result<b
     Ok(changed)
 }
 
-/// Checks that nginx can bind the bridge's address and `[http] port`, then
+/// Checks that nginx can bind the bridge's address and `http.port`, then
 /// writes its config into `runtime_dir` (a path on the running system).
 pub fn setup_http(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
     let (sources, model) = load_model(root)?;
@@ -62,26 +62,20 @@ pub fn setup_http(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
         listen.address,
         model.http_port,
         Transport::Tcp,
-        "[http] port",
+        "http.port",
     )?;
     let files = nginx::render(&model, &sources, runtime_dir, listen);
     write_changed(&root.join(runtime_dir), &files, 0o644)?;
     Ok(())
 }
 
-/// Checks that in.tftpd can bind the bridge's address and `[tftp] port`,
+/// Checks that in.tftpd can bind the bridge's address and `tftp.port`,
 /// then writes its settings into `runtime_dir`.
 pub fn setup_tftp(root: &Root, runtime_dir: &Path) -> anyhow::Result<()> {
     let (sources, model) = load_model(root)?;
     wait_for_bridge_address(root, &model)?;
     let address = host_address(&model)?;
-    check_port(
-        root,
-        address,
-        model.tftp_port,
-        Transport::Udp,
-        "[tftp] port",
-    )?;
+    check_port(root, address, model.tftp_port, Transport::Udp, "tftp.port")?;
     let files = tftpd::render(&model, &sources, address);
     write_changed(&root.join(runtime_dir), &files, 0o644)?;
     Ok(())

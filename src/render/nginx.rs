@@ -32,7 +32,7 @@ pub struct HttpListen {
 }
 
 /// nginx.conf for the cluster, relative to `runtime_dir` (a path on the
-/// running system), listening on the bridge's address and `[http] port`.
+/// running system), listening on the bridge's address and `http.port`.
 pub fn render(
     model: &Model,
     sources: &Sources,

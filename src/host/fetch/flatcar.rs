@@ -203,7 +203,7 @@ fn signature_for(
     if http.is_missing(&format!("{release_url}/{name}"))? {
         bail!(
             "Flatcar {version} has no PXE image ({name} is missing at {release_url}/); \
-             pin a release that has one with [image] version = \"...\" in cluster.toml"
+             pin a release that has one with image.version = \"...\" in cluster.toml"
         );
     }
     bail!("{release_url}/{name}: no detached signature (.sig) published; refusing an unsigned file")
