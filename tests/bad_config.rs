@@ -4,7 +4,8 @@
 //! optional `make` naming what cannot live in git (a FIFO, a huge file or value, a
 //! mode, a file name that is not UTF-8), and the exact message in
 //! `expected.stderr`. `coreos-cluster check` must fail with that one line,
-//! and the generator must refuse the same config.
+//! and the generator must refuse the same config: log the same reason in one
+//! line, link coreos-cluster-config.service and write nothing else.
 //!
 //! To change messages on purpose: UPDATE_GOLDEN=1 cargo test --test bad_config.
 
@@ -13,18 +14,17 @@ mod golden;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use golden::{check, Failed};
 
 const CLI: &str = env!("CARGO_BIN_EXE_coreos-cluster");
-const GENERATOR: &str = env!("CARGO_BIN_EXE_coreos-cluster-generator");
 
 fn main() {
     golden::run(
         "bad-config",
-        golden::cases("tests/bad-config", "expected.stderr", 40),
+        golden::cases("tests/bad-config", "expected.stderr", 70),
         bad_config_case,
         Vec::new(),
     );
@@ -85,18 +85,53 @@ fn bad_config_case(case: &Path) -> Result<(), Failed> {
     })?;
     golden::compare_text(&case.join("expected.stderr"), &stderr)?;
 
-    // The generator, reading the same files, writes no VM settings.
-    let out = tempfile::tempdir()?;
-    let status = Command::new(GENERATOR)
-        .args([out.path(), out.path(), out.path()])
-        .env("COREOS_CLUSTER_ROOT", root.path())
-        .env_remove("JOURNAL_STREAM")
-        .output()?
-        .status;
-    check(status.success(), || "the generator failed")?;
-    check(!out.path().join("coreos-vm@.service.d").exists(), || {
-        "the generator used the bad config"
+    generator_refuses(root.path(), &stderr)
+}
+
+/// The generator, reading the same files, logs the same reason in one line
+/// and links only the unit that shows it: no VM settings, no cluster.
+fn generator_refuses(root: &Path, check_stderr: &str) -> Result<(), Failed> {
+    let run = golden::run_generator(root)?;
+    let reason = check_stderr
+        .strip_prefix("coreos-cluster: ")
+        .and_then(|line| line.strip_suffix('\n'))
+        .ok_or("check's message has no prefix")?;
+    let logged = format!(
+        "coreos-cluster-generator: {reason}; no cluster units generated, \
+         see 'systemctl status coreos-cluster-config.service'\n"
+    );
+    check(run.stderr == logged, || {
+        format!("the generator logged\n{}instead of\n{logged}", run.stderr)
+    })?;
+    check(run.stderr.contains("/etc/coreos-cluster/"), || {
+        format!("names no config file: {}", run.stderr)
+    })?;
+    let link = std::fs::read_link(run.normal.join(golden::CONFIG_CHECK_WANTS))?;
+    check(
+        link == Path::new("/usr/lib/systemd/system/coreos-cluster-config.service"),
+        || format!("the config check links to {}", link.display()),
+    )?;
+    let written = files_below(&run.normal)?;
+    check(written == [Path::new(golden::CONFIG_CHECK_WANTS)], || {
+        format!("the generator used the bad config: {written:?}")
     })
+}
+
+/// Every file and link below `dir`, relative to it.
+fn files_below(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(next) = dirs.pop() {
+        for entry in std::fs::read_dir(next)? {
+            let path = entry?.path();
+            if path.is_symlink() || !path.is_dir() {
+                files.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            } else {
+                dirs.push(path);
+            }
+        }
+    }
+    Ok(files)
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), Failed> {

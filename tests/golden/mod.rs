@@ -1,4 +1,4 @@
-//! The golden-test harness shared by the generator and prepare tests: one
+//! The golden-test harness shared by the generator, bad-config and prepare tests: one
 //! test per case directory (a failure names its case), expected trees
 //! compared with `diff -ru`, and `UPDATE_GOLDEN=1` to rewrite them on purpose.
 // Each test target uses its own part of the harness.
@@ -8,6 +8,47 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use libtest_mimic::{Failed, Trial};
+
+pub const GENERATOR: &str = env!("CARGO_BIN_EXE_coreos-cluster-generator");
+
+/// What the generator links when the config is bad: the unit that shows why.
+pub const CONFIG_CHECK_WANTS: &str = "multi-user.target.wants/coreos-cluster-config.service";
+/// What the generator writes only for a good config.
+pub const VM_DROPIN: &str = "coreos-vm@.service.d/50-coreos-cluster.conf";
+
+/// What the generator wrote and logged for a root.
+pub struct GeneratorRun {
+    /// Holds the three output directories.
+    pub out: tempfile::TempDir,
+    /// The normal directory, the one the generator writes into.
+    pub normal: PathBuf,
+    pub stderr: String,
+}
+
+/// Runs the generator as systemd does, on the config below `root`; it must
+/// succeed whatever the config: a bad config is logged, and boot goes on.
+pub fn run_generator(root: &Path) -> Result<GeneratorRun, Failed> {
+    let out = tempfile::tempdir()?;
+    let normal = out.path().join("normal");
+    std::fs::create_dir(&normal)?;
+    let output = Command::new(GENERATOR)
+        .arg(&normal)
+        .arg(out.path().join("early"))
+        .arg(out.path().join("late"))
+        .env("COREOS_CLUSTER_ROOT", root)
+        .env_remove("SYSTEMD_SCOPE")
+        .env_remove("JOURNAL_STREAM")
+        .output()?;
+    let stderr = String::from_utf8(output.stderr)?;
+    check(output.status.success(), || {
+        format!("generator exited non-zero:\n{stderr}")
+    })?;
+    Ok(GeneratorRun {
+        out,
+        normal,
+        stderr,
+    })
+}
 
 /// The case directories below `dir` (relative to the crate) that hold
 /// `marker`, sorted; at least `min` of them, so a lost case fails loudly.
