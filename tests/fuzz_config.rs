@@ -6,9 +6,9 @@
 //! character other than `\n` and `\t`.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use coreos_cluster::config::{self, Source, Sources};
+use coreos_cluster::config::{self, Sources};
 use coreos_cluster::model::Model;
 use coreos_cluster::render::boot;
 use coreos_cluster::render::guest::{self, EtcdBootstrap, GuestInput, ServedFile};
@@ -109,15 +109,6 @@ fn config_text() -> impl Strategy<Value = String> {
     )
 }
 
-fn sources(text: String) -> Sources {
-    Sources {
-        files: vec![Source {
-            path: PathBuf::from("/etc/coreos-cluster/cluster.toml"),
-            text,
-        }],
-    }
-}
-
 /// Every file every renderer makes for this model.
 fn render_all(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
     let mut files = generator::render(model, sources);
@@ -204,9 +195,7 @@ fn with_free_form(choice: usize, value: &str) -> String {
 
 /// Checks one config; returns whether it was accepted (and rendered).
 fn check_config(text: String) -> Result<bool, TestCaseError> {
-    let sources = sources(text);
-    let checked = config::parse(&sources, 0).and_then(|raw| Model::from_raw(&raw, &sources));
-    match checked {
+    match Model::from_toml(&text) {
         Err(err) => {
             let message = err.to_string();
             prop_assert!(
@@ -215,7 +204,7 @@ fn check_config(text: String) -> Result<bool, TestCaseError> {
             );
             prop_assert!(message.len() < 1000, "long message: {message}");
         }
-        Ok(model) => {
+        Ok((sources, model)) => {
             for file in render_all(&model, &sources) {
                 let path = file.path.to_string_lossy().into_owned();
                 prop_assert!(only_newlines_and_tabs(&path), "path {path:?}");

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 
 use coreos_cluster::base::paths::IGNITION_CONFIG;
 use coreos_cluster::base::paths::SUBDIR;
-use coreos_cluster::config::{self, Source, Sources};
+use coreos_cluster::config::Sources;
 use coreos_cluster::model::Model;
 use coreos_cluster::render::boot;
 use coreos_cluster::render::guest::etcd_settings;
@@ -104,15 +104,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn model(toml: &str) -> (Sources, Model) {
-    let sources = Sources {
-        files: vec![Source {
-            path: PathBuf::from("/etc/coreos-cluster/cluster.toml"),
-            text: toml.to_string(),
-        }],
-    };
-    let raw = config::parse(&sources, 0).unwrap();
-    let model = Model::from_raw(&raw, &sources).unwrap();
-    (sources, model)
+    Model::from_toml(toml).unwrap()
 }
 
 fn served(path: &str, fill: &str) -> ServedFile {

@@ -63,16 +63,9 @@ pub fn cluster_start(model: &Model) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse, Source, Sources};
 
     fn model(text: &str) -> Model {
-        let sources = Sources {
-            files: vec![Source {
-                path: "/c.toml".into(),
-                text: text.to_string(),
-            }],
-        };
-        Model::from_raw(&parse(&sources, 0).unwrap(), &sources).unwrap()
+        Model::from_toml(text).unwrap().1
     }
 
     #[test]

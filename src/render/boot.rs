@@ -176,13 +176,7 @@ mod tests {
     use super::*;
 
     fn model(toml: &str) -> Model {
-        let sources = Sources {
-            files: vec![crate::config::Source {
-                path: "/c.toml".into(),
-                text: toml.into(),
-            }],
-        };
-        Model::from_raw(&crate::config::parse(&sources, 0).unwrap(), &sources).unwrap()
+        Model::from_toml(toml).unwrap().1
     }
 
     #[test]

@@ -56,20 +56,11 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{self, Source};
 
     fn bridged_model() -> (Sources, Model) {
         let text = "[network]\nmode = \"bridged\"\nuplink = \"eth0\"\n\
                     [discovery]\nmode = \"public\"\n[http]\nport = 8123\n";
-        let sources = Sources {
-            files: vec![Source {
-                path: "/etc/coreos-cluster/cluster.toml".into(),
-                text: text.into(),
-            }],
-        };
-        let raw = config::parse(&sources, 0).unwrap();
-        let model = Model::from_raw(&raw, &sources).unwrap();
-        (sources, model)
+        Model::from_toml(text).unwrap()
     }
 
     #[test]

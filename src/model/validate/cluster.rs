@@ -194,7 +194,7 @@ mod tests {
         assert_refused("[cluster]\nstagger-sec = 601\n", "601 s is out of range");
         assert_eq!(
             refused("[cluster]\nstagger-sec = \"soon\"\n"),
-            "/c.toml:2:15: cluster.stagger-sec: \"soon\" is not accepted; allowed: 0 to 600 s, \
+            "/etc/coreos-cluster/cluster.toml:2:15: cluster.stagger-sec: \"soon\" is not accepted; allowed: 0 to 600 s, \
              or \"auto\""
         );
     }
@@ -203,7 +203,7 @@ mod tests {
     fn a_cluster_started_at_boot_fits_max_nodes() {
         assert_refused(
             "[cluster]\nmax-nodes = 3\nstart-at-boot = 4\n",
-            "/c.toml:3:17: cluster.start-at-boot: a cluster of 4",
+            "/etc/coreos-cluster/cluster.toml:3:17: cluster.start-at-boot: a cluster of 4",
         );
     }
 

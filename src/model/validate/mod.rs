@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use crate::base::defaults::{
     DEFAULT_HTTP_PORT, DEFAULT_MAC_PREFIX, DEFAULT_MAX_NODES, DEFAULT_TFTP_PORT,
 };
+use crate::base::paths::CONFIG_FILE;
 use crate::base::text::quoted;
-use crate::config::{ConfigError, Located, RawConfig, Sources};
+use crate::config::{parse, ConfigError, Located, RawConfig, Source, Sources};
 use crate::model::values::{check_path, parse_mac_prefix};
 use crate::model::{Cluster, Model};
 
@@ -22,6 +23,19 @@ impl Model {
     /// the file, line, column and key.
     pub fn from_raw(raw: &RawConfig, sources: &Sources) -> Checked<Model> {
         Checker { sources }.model(raw)
+    }
+
+    /// The model of `text` read as the one config file, `CONFIG_FILE`, with
+    /// its sources: for tests and anything else that has text, not a root.
+    pub fn from_toml(text: &str) -> Checked<(Sources, Model)> {
+        let sources = Sources {
+            files: vec![Source {
+                path: CONFIG_FILE.into(),
+                text: text.into(),
+            }],
+        };
+        let model = Model::from_raw(&parse(&sources, 0)?, &sources)?;
+        Ok((sources, model))
     }
 }
 
@@ -182,17 +196,10 @@ fn quoted_list(items: &[&str]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::{parse, Source};
 
-    /// The model of one config file, `/c.toml`.
+    /// The model of one config file.
     pub(crate) fn check(toml: &str) -> Checked<Model> {
-        let sources = Sources {
-            files: vec![Source {
-                path: "/c.toml".into(),
-                text: toml.into(),
-            }],
-        };
-        Model::from_raw(&parse(&sources, 0)?, &sources)
+        Model::from_toml(toml).map(|(_, model)| model)
     }
 
     /// The message of the error a config gives, with its location.
@@ -220,11 +227,11 @@ pub(crate) mod tests {
     fn ranges_and_choices_name_file_line_key_and_what_is_allowed() {
         assert_eq!(
             refused("[http]\nport = 0\n"),
-            "/c.toml:2:8: http.port: 0 is out of range; allowed: 1 to 65535"
+            "/etc/coreos-cluster/cluster.toml:2:8: http.port: 0 is out of range; allowed: 1 to 65535"
         );
         assert_eq!(
             refused("[boot]\nmethod = \"usb\"\n"),
-            "/c.toml:2:10: boot.method: \"usb\" is not one of \"ipxe\", \"pxelinux\", \"direct\""
+            "/etc/coreos-cluster/cluster.toml:2:10: boot.method: \"usb\" is not one of \"ipxe\", \"pxelinux\", \"direct\""
         );
         assert_refused("[paths]\nhttp-root = \"srv\"\n", "is not an absolute path");
     }
