@@ -1,5 +1,5 @@
-//! Golden tests for everything `prepare`, `setup-network` and `setup-http`
-//! write: each case under tests/prepare/golden/ is a fake root, a `commands`
+//! Golden tests for everything `prepare`, `setup-network`, `setup-http` and
+//! `setup-tftp` write: each case under tests/prepare/golden/ is a fake root, a `commands`
 //! file (one coreos-cluster command a line, run with --root) and the exact
 //! tree of new files (`expected/`). Each case runs twice: the second run must
 //! change nothing (same bytes, same inodes: files are replaced only when
