@@ -15,7 +15,7 @@
 
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use coreos_cluster::base::paths::IGNITION_CONFIG;
@@ -149,13 +149,6 @@ fn text_of(file: &RenderedFile) -> String {
     }
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cc-guest-config-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Whether `tool` is installed; a check never passes without its tool.
 fn have(tool: &str, package: &str) -> bool {
     assert!(
@@ -190,7 +183,8 @@ fn rendered_guest_configs_match_golden_files() {
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, &text).unwrap();
         } else if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-            let produced = temp_dir("golden").join(&name);
+            let temp = tempfile::tempdir().unwrap();
+            let produced = temp.path().join(&name);
             std::fs::write(&produced, &text).unwrap();
             let diff = Command::new("diff")
                 .arg("-u")
@@ -209,7 +203,8 @@ fn ignition_configs_and_the_merge_example_pass_ignition_validate() {
     if !have("/usr/bin/ignition-validate", "ignition") {
         return;
     }
-    let dir = temp_dir("validate");
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
     let mut paths =
         vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/ignition-merge.example.ign")];
     for case in cases().iter().filter(|c| c.name.starts_with("ignition")) {
@@ -235,7 +230,6 @@ fn ignition_configs_and_the_merge_example_pass_ignition_validate() {
         .replacen(&"a1".repeat(64), "a1", 1);
     std::fs::write(dir.join("bad.ign"), bad).unwrap();
     assert!(ignition_validate(&dir.join("bad.ign")).is_err());
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The cloud-config as PyYAML reads it, as JSON.
@@ -364,7 +358,8 @@ fn nginx_fills_in_address_and_hostname_per_client() {
     if !have("/usr/sbin/nginx", "nginx-light") || !have("/usr/bin/curl", "curl") {
         return;
     }
-    let work = temp_dir("nginx");
+    let temp = tempfile::tempdir().unwrap();
+    let work = temp.path();
     let http_root = work.join("www");
     let (sources, model) = model(&format!(
         "[paths]\nhttp-root = \"{}\"\n[guest]\n{}",
@@ -457,5 +452,4 @@ fn nginx_fills_in_address_and_hostname_per_client() {
         assert!(got.contains(&format!("    name: \"{client}\"\n")), "{got}");
     }
     drop(nginx);
-    let _ = std::fs::remove_dir_all(work);
 }

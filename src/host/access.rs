@@ -206,8 +206,8 @@ mod tests {
 
     #[test]
     fn merge_files_are_checked() {
-        let dir = std::env::temp_dir().join(format!("cc-ignition-merge-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let file = |name: &str, text: &str| {
             std::fs::write(dir.join(name), text).unwrap();
             dir.join(name)
@@ -224,7 +224,7 @@ mod tests {
             ),
             (file("yaml.ign", "variant: flatcar\n"), "not JSON"),
             (dir.join("missing.ign"), "cannot read"),
-            (dir.clone(), "not a regular file"),
+            (dir.to_path_buf(), "not a regular file"),
         ];
         assert!(read_merge_file(&good, Path::new("/etc/x.ign")).is_ok());
         for (path, expected) in cases {
@@ -238,6 +238,5 @@ mod tests {
             );
             assert!(err.contains(expected), "{err}");
         }
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -145,21 +145,13 @@ pub fn install_file(meta: &std::fs::Metadata, source: &Path, dest: &Path) -> any
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
-
-    fn tempdir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("cc-output-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 
     #[test]
     fn write_if_changed_is_idempotent_and_keeps_the_inode_when_equal() {
         use std::os::unix::fs::MetadataExt;
-        let dir = tempdir("idem");
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         let path = dir.join("a.conf");
         assert!(write_if_changed(&path, b"one", 0o644).unwrap());
         let inode = std::fs::metadata(&path).unwrap().ino();
@@ -174,28 +166,27 @@ mod tests {
         );
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn sync_dir_removes_only_stale_owned_files() {
-        let dir = tempdir("sync");
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path();
         std::fs::write(dir.join("50-coreos-cluster-old.netdev"), "x").unwrap();
         std::fs::write(dir.join("10-user.network"), "mine").unwrap();
         let files = [RenderedFile::text(
             "50-coreos-cluster-new.netdev",
             "y".into(),
         )];
-        assert!(sync_dir(&dir, &files, "50-coreos-cluster-", 0o644).unwrap());
-        assert!(!sync_dir(&dir, &files, "50-coreos-cluster-", 0o644).unwrap());
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
+        assert!(sync_dir(dir, &files, "50-coreos-cluster-", 0o644).unwrap());
+        assert!(!sync_dir(dir, &files, "50-coreos-cluster-", 0o644).unwrap());
+        let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         assert_eq!(names, ["10-user.network", "50-coreos-cluster-new.netdev"]);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
