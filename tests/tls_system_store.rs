@@ -1,4 +1,4 @@
-//! Discovery over TLS trusts the system's CA store: a server whose
+//! Discovery and fetch over TLS trust the system's CA store: a server whose
 //! certificate comes from a private CA is trusted once the CA is in the
 //! store (named here by SSL_CERT_FILE, which the platform verifier reads
 //! like the distribution's bundle), and refused when it is not.
@@ -98,32 +98,35 @@ fn server(dir: &Path) -> (Child, u16) {
     (child, port)
 }
 
+/// What discovery and fetch say to `url`, with the store holding `ca`.
+fn answers(url: &str, ca: &Path) -> [String; 2] {
+    std::env::set_var("SSL_CERT_FILE", ca);
+    let discovery = coreos_cluster::host::discovery::allocate_public(url, 3).unwrap_err();
+    let http = coreos_cluster::host::http::Client::for_downloads();
+    let fetch =
+        coreos_cluster::host::fetch::flatcar::resolve_current(&http, "stable", url).unwrap_err();
+    [format!("{discovery:#}"), format!("{fetch:#}")]
+}
+
+// One test, not two: both change the process's SSL_CERT_FILE.
 #[test]
 fn private_ca_in_the_system_store_is_trusted() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, port) = server(dir.path());
     let url = format!("https://127.0.0.1:{port}");
     // Without the CA in the store: the certificate is refused.
-    std::env::set_var("SSL_CERT_FILE", dir.path().join("missing.pem"));
-    let untrusted = format!(
-        "{:#}",
-        coreos_cluster::host::discovery::allocate_public(&url, 3).unwrap_err()
-    );
+    let untrusted = answers(&url, &dir.path().join("missing.pem"));
     // With it: the handshake succeeds and s_server's status page comes
-    // back, which is not a discovery URL.
-    std::env::set_var("SSL_CERT_FILE", dir.path().join("ca.pem"));
-    let trusted = format!(
-        "{:#}",
-        coreos_cluster::host::discovery::allocate_public(&url, 3).unwrap_err()
-    );
+    // back, which is neither a discovery URL nor a version.txt.
+    let [discovery, fetch] = answers(&url, &dir.path().join("ca.pem"));
     child.kill().unwrap();
     child.wait().unwrap();
+    for refused in &untrusted {
+        assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+    }
     assert!(
-        untrusted.to_lowercase().contains("certificate"),
-        "{untrusted}"
+        discovery.contains("the answer is not a discovery URL"),
+        "{discovery}"
     );
-    assert!(
-        trusted.contains("the answer is not a discovery URL"),
-        "{trusted}"
-    );
+    assert!(fetch.contains("no FLATCAR_VERSION line"), "{fetch}");
 }

@@ -10,9 +10,10 @@ use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 
 use super::cache;
-use super::download::{self, Http, Sink};
+use super::download::{self, Sink};
 use super::progress::Progress;
 use crate::base::paths::Root;
+use crate::host::http::Client;
 
 const BINARIES: [&str; 2] = ["etcd", "etcdctl"];
 
@@ -42,7 +43,7 @@ pub fn cached(root: &Root, version: &str, cache_dir: &Path) -> Option<CachedEtcd
 /// Downloads, checks and extracts the release unless it is cached.
 pub fn ensure(
     root: &Root,
-    http: &Http,
+    http: &Client,
     version: &str,
     sha256: &str,
     base_url: &str,
@@ -65,7 +66,7 @@ pub fn ensure(
     let part = staging.join(format!("{tarball}.part"));
     let mut hash = Sha256Sink(Sha256::new());
     let mut progress = Progress::new(&tarball);
-    http.download(&url, &part, &mut hash, &mut progress)?;
+    download::into_part(http, &url, &part, &mut hash, &mut progress)?;
     let actual = crate::base::hex::hex(&hash.0.finalize());
     if actual != sha256 {
         download::discard(&part);

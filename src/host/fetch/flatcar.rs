@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::cache;
-use super::download::{self, Http};
+use super::download;
 use super::progress::Progress;
 use super::signature::{DetachedSig, SignatureError, SigningKey};
 use crate::base::paths::Root;
+use crate::host::http::Client;
 use crate::model::FlatcarUpstream;
 
 pub const PXE_KERNEL: &str = "flatcar_production_pxe.vmlinuz";
@@ -62,7 +63,7 @@ fn complete(dir: &Path, version: &str) -> Option<CachedImage> {
 /// and makes sure it is cached and `current` points at it.
 pub fn update(
     root: &Root,
-    http: &Http,
+    http: &Client,
     channel: &str,
     upstream: &FlatcarUpstream,
 ) -> anyhow::Result<CachedImage> {
@@ -82,7 +83,7 @@ pub fn update(
 }
 
 /// Reads `FLATCAR_VERSION` from the channel's `current/version.txt`.
-pub fn resolve_current(http: &Http, channel: &str, base_url: &str) -> anyhow::Result<String> {
+pub fn resolve_current(http: &Client, channel: &str, base_url: &str) -> anyhow::Result<String> {
     let current = if channel == "lts" {
         format!("current-{}", lts_year(http, base_url)?)
     } else {
@@ -112,7 +113,7 @@ pub fn parse_version_txt(text: &str) -> anyhow::Result<String> {
 
 /// The newest supported LTS stream, from `lts-info` next to the board directory:
 /// lines `<year>:<stream>:<supported|unsupported>`.
-fn lts_year(http: &Http, base_url: &str) -> anyhow::Result<String> {
+fn lts_year(http: &Client, base_url: &str) -> anyhow::Result<String> {
     let parent = base_url.rsplit_once('/').map_or(base_url, |(p, _)| p);
     let url = format!("{parent}/lts-info");
     let text = http.get_bytes(&url, SMALL_FILE_LIMIT)?;
@@ -141,7 +142,7 @@ struct Signed {
 
 fn fetch_release(
     root: &Root,
-    http: &Http,
+    http: &Client,
     upstream: &FlatcarUpstream,
     dir: &Path,
     version: &str,
@@ -166,7 +167,7 @@ fn fetch_release(
         let part = staging.join(format!("{name}.part"));
         let url = format!("{release_url}/{name}");
         let mut progress = Progress::new(format!("{name} ({version})"));
-        http.download(&url, &part, &mut sig, &mut progress)?;
+        download::into_part(http, &url, &part, &mut sig, &mut progress)?;
         if let Err(err) = sig.verify(&key) {
             download::discard(&part);
             return Err(err).with_context(|| format!("checking {url} against {sig_url}"));
@@ -183,7 +184,7 @@ fn fetch_release(
 /// Fetches the detached signature of `name`, falling back from the PXE kernel's
 /// to the identical image kernel's.
 fn signature_for(
-    http: &Http,
+    http: &Client,
     release_url: &str,
     version: &str,
     name: &'static str,
@@ -213,7 +214,7 @@ fn signature_for(
 /// signing subkey rotates). Only a key with the pinned fingerprint is cached.
 fn signing_key(
     root: &Root,
-    http: &Http,
+    http: &Client,
     upstream: &FlatcarUpstream,
     key_path: &Path,
     files: &[Signed],
