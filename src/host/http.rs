@@ -279,7 +279,7 @@ pub mod loopback {
     /// A one-thread server: answers each request with `answer(method, path)`
     /// and reports `method path body` of each request it got.
     pub fn serve(
-        answer: impl Fn(&str, &str) -> String + Send + 'static,
+        answer: impl Fn(&str, &str) -> Vec<u8> + Send + 'static,
     ) -> (String, mpsc::Receiver<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -306,21 +306,23 @@ pub mod loopback {
                 reader.read_exact(&mut body).unwrap();
                 let body = String::from_utf8(body).unwrap();
                 let _ = seen.send(format!("{method} {path} {body}"));
-                let _ = reader.get_mut().write_all(answer(method, path).as_bytes());
+                let _ = reader.get_mut().write_all(&answer(method, path));
             }
         });
         (base, requests)
     }
 
     /// An HTTP/1.1 answer that closes the connection.
-    pub fn response(status: &str, headers: &str, body: &str) -> String {
-        format!(
-            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+    pub fn response(status: &str, headers: &str, body: impl AsRef<[u8]>) -> Vec<u8> {
+        let body = body.as_ref();
+        let head = format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
-        )
+        );
+        [head.as_bytes(), body].concat()
     }
 
-    pub fn redirect(status: &str, to: &str) -> String {
+    pub fn redirect(status: &str, to: &str) -> Vec<u8> {
         response(status, &format!("Location: {to}\r\n"), "")
     }
 }

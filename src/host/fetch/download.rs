@@ -32,9 +32,24 @@ impl Sink for NoSink {
     fn reset(&mut self) {}
 }
 
+/// Downloads `url` into `part`, then hands `sink` (which saw every byte) to
+/// `check`; a part file that fails it is deleted, never resumed nor kept.
+/// The caller [`keep`]s or [`discard`]s a part file that passed.
+pub fn checked<S: Sink>(
+    http: &Client,
+    url: &str,
+    part: &Path,
+    label: String,
+    mut sink: S,
+    check: impl FnOnce(S) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    into_part(http, url, part, &mut sink, &mut Progress::new(label))?;
+    check(sink).inspect_err(|_| discard(part))
+}
+
 /// Downloads `url` into `part` (resuming what is there), feeding every byte
-/// of the whole file to `sink`. The caller renames `part` once it checked it.
-pub fn into_part(
+/// of the whole file to `sink`.
+fn into_part(
     http: &Client,
     url: &str,
     part: &Path,
@@ -132,14 +147,21 @@ pub fn into_part(
     Ok(())
 }
 
+/// Gives a checked part file its final name.
+pub fn keep(part: &Path, target: &Path) -> anyhow::Result<()> {
+    std::fs::rename(part, target).with_context(|| format!("renaming {}", part.display()))?;
+    let _ = std::fs::remove_file(validator_path(part));
+    Ok(())
+}
+
 /// Where the ETag or Last-Modified of a part file's download is kept.
-pub fn validator_path(part: &Path) -> PathBuf {
+fn validator_path(part: &Path) -> PathBuf {
     let mut name = part.as_os_str().to_owned();
     name.push(".validator");
     PathBuf::from(name)
 }
 
-/// Removes a part file and its validator (after a failed check).
+/// Removes a part file and its validator (after a failed check, or once used).
 pub fn discard(part: &Path) {
     let _ = std::fs::remove_file(part);
     let _ = std::fs::remove_file(validator_path(part));

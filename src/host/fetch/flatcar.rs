@@ -8,7 +8,6 @@ use anyhow::{bail, Context};
 
 use super::cache;
 use super::download;
-use super::progress::Progress;
 use super::signature::{DetachedSig, SignatureError, SigningKey};
 use crate::base::paths::Root;
 use crate::host::http::Client;
@@ -20,8 +19,6 @@ pub const PXE_INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
 const IMAGE_KERNEL: &str = "flatcar_production_image.vmlinuz";
 /// The cached signing key, shared by all channels (below the image dir).
 const KEY_FILE: &str = "flatcar-signing-key.asc";
-/// Versions kept in the cache: the one in use and the one before.
-const KEEP_VERSIONS: usize = 2;
 const SMALL_FILE_LIMIT: u64 = 1024 * 1024;
 
 /// A verified release in the cache.
@@ -78,7 +75,7 @@ pub fn update(
         None => fetch_release(root, http, upstream, &dir, &version)?,
     };
     cache::switch_current(&dir, &version)?;
-    prune(&dir, &version);
+    cache::prune(&dir, &version);
     Ok(image)
 }
 
@@ -158,24 +155,15 @@ fn fetch_release(
 
     let staging = cache::staging_dir(dir, version);
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    for Signed {
-        name,
-        sig_url,
-        mut sig,
-    } in files
-    {
+    for Signed { name, sig_url, sig } in files {
         let part = staging.join(format!("{name}.part"));
         let url = format!("{release_url}/{name}");
-        let mut progress = Progress::new(format!("{name} ({version})"));
-        download::into_part(http, &url, &part, &mut sig, &mut progress)?;
-        if let Err(err) = sig.verify(&key) {
-            download::discard(&part);
-            return Err(err).with_context(|| format!("checking {url} against {sig_url}"));
-        }
-        let verified = staging.join(name);
-        std::fs::rename(&part, &verified)
-            .with_context(|| format!("renaming {}", part.display()))?;
-        let _ = std::fs::remove_file(download::validator_path(&part));
+        let label = format!("{name} ({version})");
+        download::checked(http, &url, &part, label, sig, |sig| {
+            sig.verify(&key)
+                .with_context(|| format!("checking {url} against {sig_url}"))
+        })?;
+        download::keep(&part, &staging.join(name))?;
     }
     cache::publish(dir, &staging, version)?;
     complete(dir, version).context("the published release lacks its files")
@@ -251,40 +239,6 @@ fn signing_key(
         .and_then(|()| std::fs::rename(&tmp, key_path))
         .with_context(|| format!("writing {}", key_path.display()))?;
     Ok(key)
-}
-
-/// Removes all but the version in use and the newest other one, and stale
-/// staging directories of other versions.
-fn prune(dir: &Path, in_use: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut others = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_version =
-            |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.');
-        if name == in_use || name == format!(".{in_use}.partial") {
-            continue;
-        }
-        if let Some(v) = name
-            .strip_prefix('.')
-            .and_then(|n| n.strip_suffix(".partial"))
-        {
-            if is_version(v) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        } else if is_version(&name) && entry.path().is_dir() {
-            let modified = entry.metadata().and_then(|m| m.modified()).ok();
-            others.push((modified, entry.path()));
-        }
-    }
-    others.sort();
-    let keep = KEEP_VERSIONS - 1;
-    let remove = others.len().saturating_sub(keep);
-    for (_, path) in others.into_iter().take(remove) {
-        let _ = std::fs::remove_dir_all(path);
-    }
 }
 
 #[cfg(test)]

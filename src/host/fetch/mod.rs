@@ -43,7 +43,13 @@ fn fetch(root: &Root, model: &Model, resolve: bool) -> anyhow::Result<Fetched> {
     let http = Client::for_downloads();
     let image = match &model.image.source {
         ImageSource::Flatcar { channel, upstream } => {
-            Some(match flatcar::cached(root, upstream).filter(|_| !resolve) {
+            // `update` resolves the release first; `ensure` takes what is cached.
+            let cached = if resolve {
+                None
+            } else {
+                flatcar::cached(root, upstream)
+            };
+            Some(match cached {
                 Some(image) => image,
                 None => flatcar::update(root, &http, channel, upstream)?,
             })
