@@ -4,10 +4,11 @@
 //! up to a limit the caller gives, and a failed exchange can be retried.
 
 use std::io::Read;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use ureq::http::{Method, Response, StatusCode};
-use ureq::Body;
+use ureq::{AsSendBody, Body};
 
 use crate::base::text::quoted;
 use crate::model::timeouts::{
@@ -23,6 +24,8 @@ const USER_AGENT: &str = concat!("coreos-cluster/", env!("CARGO_PKG_VERSION"));
 /// An HTTP client; one per job, so connections are reused.
 pub struct Client {
     agent: ureq::Agent,
+    /// The time all hops of one `send` share, for short exchanges.
+    exchange_limit: Option<Duration>,
 }
 
 /// What to send to a URL and again to each place it redirects to.
@@ -71,10 +74,17 @@ impl Answer {
 }
 
 impl Client {
-    /// For short exchanges: each request, redirects included, done within
+    /// For short exchanges: each `send`, redirects included, done within
     /// HTTP_EXCHANGE_TIMEOUT.
     pub fn for_exchanges() -> Self {
-        Self::new(ureq::Agent::config_builder().timeout_global(Some(HTTP_EXCHANGE_TIMEOUT)))
+        Self::for_exchanges_within(HTTP_EXCHANGE_TIMEOUT)
+    }
+
+    fn for_exchanges_within(limit: Duration) -> Self {
+        Client {
+            exchange_limit: Some(limit),
+            ..Self::new(ureq::Agent::config_builder())
+        }
     }
 
     /// For downloads of any size: they may take long but never hang.
@@ -104,15 +114,35 @@ impl Client {
             .build();
         Client {
             agent: ureq::Agent::new_with_config(config),
+            exchange_limit: None,
         }
     }
 
-    /// Sends `request` to `url`, following redirects with the same method,
-    /// headers and body (as a 307 from an etcd follower asks).
+    /// Runs one request, within `left` when the exchange has a limit (a
+    /// request-level setting, for which ureq sets up TLS anew: a cost only
+    /// short exchanges pay).
+    fn run(
+        &self,
+        request: ureq::http::Request<impl AsSendBody>,
+        left: Option<Duration>,
+    ) -> Result<Response<Body>, ureq::Error> {
+        match left {
+            None => self.agent.run(request),
+            Some(left) => {
+                let request = self.agent.configure_request(request);
+                self.agent.run(request.timeout_global(Some(left)).build())
+            }
+        }
+    }
+
+    /// Sends `request` to `url`, following 301, 302, 303, 307 and 308 with the
+    /// same method, headers and body (as a 307 from an etcd follower asks).
     pub fn send(&self, url: &str, request: &Request) -> anyhow::Result<Answer> {
         let method = &request.method;
+        let deadline = self.exchange_limit.map(|limit| Instant::now() + limit);
         let mut url = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let mut builder = ureq::http::Request::builder()
                 .method(method.clone())
                 .uri(&url)
@@ -122,13 +152,14 @@ impl Client {
                 builder = builder.header(*name, value);
             }
             let sent = match request.body {
-                None => builder.body(()).map(|r| self.agent.run(r)),
-                Some(body) => builder.body(body).map(|r| self.agent.run(r)),
+                None => builder.body(()).map(|r| self.run(r, left)),
+                Some(body) => builder.body(body).map(|r| self.run(r, left)),
             };
             let response = sent
                 .with_context(|| format!("{method} {}: not a valid request", quoted(&url)))?
                 .with_context(|| format!("{method} {url}"))?;
-            if !response.status().is_redirection() {
+            // Other 3xx (304 Not Modified, 300 Multiple Choices) are answers.
+            if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
                 return Ok(Answer { response, url });
             }
             let location = response
@@ -271,61 +302,7 @@ fn remove_dot_segments(path: &str) -> String {
 
 /// A loopback HTTP stand-in for tests.
 #[cfg(test)]
-pub mod loopback {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
-    use std::sync::mpsc;
-
-    /// A one-thread server: answers each request with `answer(method, path)`
-    /// and reports `method path body` of each request it got.
-    pub fn serve(
-        answer: impl Fn(&str, &str) -> Vec<u8> + Send + 'static,
-    ) -> (String, mpsc::Receiver<String>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (seen, requests) = mpsc::channel();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let mut reader = BufReader::new(stream);
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let mut parts = line.split_whitespace();
-                let (method, path) = (parts.next().unwrap(), parts.next().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut header = String::new();
-                    reader.read_line(&mut header).unwrap();
-                    if header.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let body = String::from_utf8(body).unwrap();
-                let _ = seen.send(format!("{method} {path} {body}"));
-                let _ = reader.get_mut().write_all(&answer(method, path));
-            }
-        });
-        (base, requests)
-    }
-
-    /// An HTTP/1.1 answer that closes the connection.
-    pub fn response(status: &str, headers: &str, body: impl AsRef<[u8]>) -> Vec<u8> {
-        let body = body.as_ref();
-        let head = format!(
-            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        [head.as_bytes(), body].concat()
-    }
-
-    pub fn redirect(status: &str, to: &str) -> Vec<u8> {
-        response(status, &format!("Location: {to}\r\n"), "")
-    }
-}
+pub mod loopback;
 
 #[cfg(test)]
 mod tests {
@@ -438,6 +415,32 @@ mod tests {
             .unwrap_err();
         assert!(
             format!("{err:#}").contains("more than 5 redirects"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn the_hops_of_an_exchange_share_its_time_limit() {
+        // Each hop takes 150 ms, under the 400 ms limit; all of them do not.
+        let (base, _) = serve(|_, path| {
+            std::thread::sleep(Duration::from_millis(150));
+            let n: u32 = path[1..].parse().unwrap();
+            redirect("302 Found", &format!("/{}", n + 1))
+        });
+        let client = Client::for_exchanges_within(Duration::from_millis(400));
+        let err = client.get(&format!("{base}/0"), &[]).err().unwrap();
+        assert!(
+            format!("{err:#}").to_lowercase().contains("timeout"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_redirect_without_location_is_an_error() {
+        let (base, _) = serve(|_, _| response("302 Found", "", ""));
+        let err = Client::for_exchanges().get(&base, &[]).err().unwrap();
+        assert!(
+            format!("{err:#}").contains("HTTP 302 Found without a Location"),
             "{err:#}"
         );
     }
