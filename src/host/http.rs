@@ -230,35 +230,35 @@ fn next_hop(from: &str, status: StatusCode, location: Option<&str>) -> anyhow::R
 }
 
 /// A Location (absolute, `//host/p`, `/p`, `p`, `../p`, `?q`) resolved
-/// against the URL that sent it, as RFC 3986 (section 5.2) does.
+/// against the URL that sent it, as RFC 3986 (section 5.2) does. Fragments
+/// are dropped: they are never sent.
 fn resolve(base: &str, location: &str) -> anyhow::Result<String> {
-    if has_scheme(location) {
-        return Ok(location.to_string());
+    let without_fragment = |url: &str| url.split('#').next().unwrap_or_default().to_owned();
+    let (base, location) = (without_fragment(base), without_fragment(location));
+    if has_scheme(&location) {
+        return Ok(location);
     }
     let scheme_end = base
         .find("://")
-        .with_context(|| format!("{}: URL without a scheme", quoted(base)))?;
+        .with_context(|| format!("{}: URL without a scheme", quoted(&base)))?;
     if location.starts_with("//") {
         return Ok(format!("{}:{location}", &base[..scheme_end]));
     }
     let authority = scheme_end + 3;
     let path_start = base[authority..]
-        .find(['/', '?', '#'])
+        .find(['/', '?'])
         .map_or(base.len(), |i| authority + i);
     let origin = &base[..path_start];
-    let base_path = base[path_start..]
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default();
-    if location.is_empty() || location.starts_with('#') {
-        return Ok(format!("{origin}{base_path}"));
+    let base_path = base[path_start..].split('?').next().unwrap_or_default();
+    if location.is_empty() {
+        return Ok(base);
     }
     if location.starts_with('?') {
         return Ok(format!("{origin}{base_path}{location}"));
     }
-    let (path, rest) = location
-        .find(['?', '#'])
-        .map_or((location, ""), |i| location.split_at(i));
+    let (path, query) = location
+        .find('?')
+        .map_or((location.as_str(), ""), |i| location.split_at(i));
     let merged = if path.starts_with('/') {
         path.to_string()
     } else {
@@ -266,7 +266,7 @@ fn resolve(base: &str, location: &str) -> anyhow::Result<String> {
         let dir = base_path.rfind('/').map_or("/", |i| &base_path[..=i]);
         format!("{dir}{path}")
     };
-    Ok(format!("{origin}{}{rest}", remove_dot_segments(&merged)))
+    Ok(format!("{origin}{}{query}", remove_dot_segments(&merged)))
 }
 
 /// Whether a URL reference starts with a scheme (`https:`, `http:`, ...).
@@ -370,11 +370,14 @@ mod tests {
             ("..", "https://h:1/a/"),
             ("p?r=2", "https://h:1/a/b/p?r=2"),
             ("?r=2", "https://h:1/a/b/c.txt?r=2"),
+            ("p#part", "https://h:1/a/b/p"),
+            ("", "https://h:1/a/b/c.txt?q=1"),
         ] {
             assert_eq!(resolve(base, location).unwrap(), expected, "{location}");
         }
         assert_eq!(resolve("http://h", "p").unwrap(), "http://h/p");
         assert_eq!(resolve("http://h?q", "/p").unwrap(), "http://h/p");
+        assert_eq!(resolve("http://h/a#f", "b").unwrap(), "http://h/b");
     }
 
     #[test]
