@@ -11,6 +11,7 @@ pub mod files;
 pub mod image_version;
 pub mod machined;
 pub mod ports;
+pub mod procs;
 pub mod qmp;
 pub mod random;
 pub mod supervise;

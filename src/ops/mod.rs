@@ -7,3 +7,4 @@ pub mod prepare;
 pub mod setup;
 pub mod ssh;
 pub mod status;
+pub mod vm;
