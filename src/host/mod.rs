@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod files;
 pub mod image_version;
 pub mod machined;
+pub mod networkctl;
 pub mod ports;
 pub mod procs;
 pub mod qmp;

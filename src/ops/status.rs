@@ -11,8 +11,9 @@ use serde::Serialize;
 use crate::base::names::{self, CLUSTER_PATTERN, VM_PATTERN};
 use crate::base::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
 use crate::host::procs::{self, page_size, read_number, QemuProcesses};
-use crate::host::systemd::Systemd;
+use crate::host::systemd::{Systemd, SystemdBus};
 use crate::model::{Model, NetworkMode, NodeIndex};
+use crate::ops::load::load_model;
 
 /// Bumped on any incompatible change of the JSON below.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -74,6 +75,14 @@ pub struct KsmStatus {
     pub run: u32,
     pub pages_sharing: u64,
     pub saved_bytes: u64,
+}
+
+/// The config and the cluster's status now, from systemd and the host.
+pub fn current(root: &Root) -> anyhow::Result<(Model, Status)> {
+    let (_, model) = load_model(root)?;
+    let systemd = SystemdBus::connect()?;
+    let status = gather(&model, &systemd, root)?;
+    Ok((model, status))
 }
 
 pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Result<Status> {
