@@ -13,7 +13,7 @@
 //! - `host`: every side effect: writing files, the bridge, discovery and fetch
 //!   over HTTP, systemd over D-Bus, machined, QEMU (QMP, supervision, console),
 //!   ports, access checks.
-//! - `ops`: one module per job: `prepare`, `setup-*`, `up`/`down`, `status`, `ssh`;
+//! - `ops`: one module per job: `check`, `fetch`, `prepare`, `setup-*`, `up`/`down`, `status`, `console`/`ssh`/`logs`, the `vm-*` helpers;
 //!   `load_model` for all of them.
 //! - `cli`: argument parsing, checks and printing, one module per group of subcommands.
 

@@ -22,13 +22,7 @@ pub struct Check {
 
 impl Check {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let (sources, model) = crate::ops::load::load_model(root)?;
-        if let Some(size) = &self.size {
-            crate::base::names::parse_cluster_size(size, model.cluster.max_nodes)?;
-        }
-        for path in &model.guest.ignition_merge {
-            crate::host::access::read_merge_file(&root.join(path), path)?;
-        }
+        let (sources, model) = crate::ops::check::check(root, self.size.as_deref())?;
         if !self.quiet {
             let files = sources.paths();
             if files.is_empty() {

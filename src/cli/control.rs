@@ -5,10 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::base::names;
 use crate::base::paths::Root;
-use crate::host::systemd::SystemdBus;
-use crate::model::timeouts;
 use crate::model::{Discovery, Model};
 use crate::ops::cluster;
 use crate::ops::status::{self, NodeStatus, Status};
@@ -29,11 +26,7 @@ pub struct Up {
 
 impl Up {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let (_, model) = crate::ops::load::load_model(root)?;
-        let size = names::parse_cluster_size(&self.size, model.cluster.max_nodes)?;
-        let systemd = SystemdBus::connect()?;
-        let pace = cluster::Pace::of(model.cluster.stagger);
-        cluster::up(&systemd, root, size, pace, &mut |line| println!("{line}"))
+        cluster::start(root, &self.size, &mut |line| println!("{line}"))
     }
 }
 
@@ -50,13 +43,7 @@ pub struct Down {
 
 impl Down {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        // The VMs must stop even when the config broke since they started.
-        let wait = crate::ops::load::load_model(root)
-            .map_or(timeouts::DOWN_WAIT_UNKNOWN, |(_, model)| {
-                timeouts::down_wait(&model)
-            });
-        let systemd = SystemdBus::connect()?;
-        cluster::down(&systemd, self.cluster, wait, &mut |line| println!("{line}"))
+        cluster::stop(root, self.cluster, &mut |line| println!("{line}"))
     }
 }
 
@@ -77,10 +64,9 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 impl StatusCmd {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let (_, model) = crate::ops::load::load_model(root)?;
-        let systemd = SystemdBus::connect()?;
         loop {
-            let status = status::gather(&model, &systemd, root)?;
+            // Read afresh each time: a --watch shows what changed meanwhile.
+            let (model, status) = status::current(root)?;
             if self.json {
                 let json = serde_json::to_string_pretty(&status).context("encoding status")?;
                 println!("{json}");

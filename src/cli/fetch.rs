@@ -3,7 +3,7 @@ use std::path::Path;
 use clap::Args;
 
 use crate::base::paths::Root;
-use crate::host::fetch;
+use crate::ops;
 
 /// Download the Flatcar image for the configured channel and the etcd release.
 ///
@@ -19,8 +19,7 @@ pub struct Fetch {}
 
 impl Fetch {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let (_, model) = crate::ops::load::load_model(root)?;
-        let fetched = fetch::update(root, &model)?;
+        let fetched = ops::fetch::fetch(root)?;
         if let Some(image) = &fetched.image {
             println!("flatcar {}: {}", image.version, parent(&image.kernel));
         }

@@ -71,7 +71,7 @@ impl Cli {
             Command::SetupHttp(cmd) => cmd.run(&root),
             Command::SetupTftp(cmd) => cmd.run(&root),
             Command::VmExec(cmd) => cmd.run(&root),
-            Command::VmStarted(cmd) => cmd.run(),
+            Command::VmStarted(cmd) => cmd.run(&root),
             Command::VmRegister(cmd) => cmd.run(&root),
             Command::VmStop(cmd) => cmd.run(),
             Command::Completions(cmd) => cmd.run(),

@@ -1,18 +1,15 @@
 //! `coreos-cluster console`, `ssh` and `logs`: reaching one node.
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::base::names;
-use crate::base::paths::{self, Root};
-use crate::host::console::{self, Ended, ESCAPE_NAME};
-use crate::host::systemd::{Systemd, SystemdBus};
+use crate::base::paths::Root;
+use crate::host::console::{Ended, ESCAPE_NAME};
 use crate::model::NodeIndex;
-use crate::ops::{ssh, status};
+use crate::ops;
 
 /// A node argument: its number, as in `[node.N]` and `status`.
 #[derive(Debug, Args)]
@@ -29,25 +26,6 @@ fn parse_node(text: &str) -> Result<NodeIndex, String> {
         .ok_or_else(|| format!("{text:?} is no node number (1-255)"))
 }
 
-/// Refuses unless the node's VM unit is running.
-fn require_running(node: NodeIndex) -> anyhow::Result<()> {
-    let unit = names::vm_unit(node);
-    let systemd = SystemdBus::connect()?;
-    let state = systemd
-        .list_units(&[&unit])?
-        .into_iter()
-        .next()
-        .map_or("inactive".to_string(), |u| u.active_state);
-    if state != "active" {
-        bail!(
-            "node {} is not running ({unit} is {state}); start the cluster with \
-             systemctl start coreos-cluster@N",
-            node.get()
-        );
-    }
-    Ok(())
-}
-
 /// Attach the terminal to a node's serial console; Ctrl-] detaches.
 ///
 /// The journal keeps the whole serial log meanwhile (coreos-cluster logs).
@@ -61,15 +39,13 @@ pub struct Console {
 impl Console {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         let node = self.node.node;
-        require_running(node)?;
-        let dir = root.join(paths::vm_runtime_dir(&names::vm_instance(node)));
-        let _held = console::take(&dir.join(paths::CONSOLE_LOCK), node.get())?;
-        eprintln!(
-            "Connected to node {} ({}); press {ESCAPE_NAME} to detach.",
-            node.get(),
-            names::vm_unit(node)
-        );
-        let ended = console::attach(&dir.join(paths::SERIAL_SOCKET))?;
+        let ended = ops::node::console(root, node, &mut || {
+            eprintln!(
+                "Connected to node {} ({}); press {ESCAPE_NAME} to detach.",
+                node.get(),
+                names::vm_unit(node)
+            );
+        })?;
         match ended {
             Ended::Detached => eprintln!("\r\nDetached from node {}.", node.get()),
             Ended::VmStopped => eprintln!("\r\nNode {} stopped; console closed.", node.get()),
@@ -98,23 +74,12 @@ pub struct Ssh {
 
 impl Ssh {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let node = self.node.node;
-        let (_, model) = crate::ops::load::load_model(root)?;
-        let Some(address) = status::address_of(&model, node, root) else {
-            bail!(
-                "the address of node {} is not known yet (bridged mode: the LAN's DHCP \
-                 server chose it; it shows once the host saw the node's traffic)",
-                node.get()
-            );
-        };
-        let args = ssh::ssh_args(
-            names::GUEST_USER,
-            address,
+        ops::node::ssh(
+            root,
+            self.node.node,
             self.identity.as_deref(),
             &self.command,
-        );
-        let err = std::process::Command::new("ssh").args(args).exec();
-        Err(err).context("running ssh")
+        )
     }
 }
 
@@ -131,14 +96,6 @@ pub struct Logs {
 
 impl Logs {
     pub fn run(self) -> anyhow::Result<()> {
-        let mut journalctl = std::process::Command::new("journalctl");
-        journalctl.args(["--unit", &names::vm_unit(self.node.node), "--output", "cat"]);
-        if self.follow {
-            journalctl.arg("--follow");
-        } else {
-            journalctl.arg("--no-pager");
-        }
-        let err = journalctl.exec();
-        Err(err).context("running journalctl")
+        ops::node::logs(self.node.node, self.follow)
     }
 }

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
 use clap::Args;
 
 use crate::base::paths::Root;
@@ -38,25 +37,8 @@ pub struct SetupNetwork {}
 
 impl SetupNetwork {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let changed = setup::setup_network(root, &mut |line| println!("{line}"))?;
-        if changed && root.is_system_root() && networkd_running() {
-            let status = std::process::Command::new("networkctl")
-                .arg("reload")
-                .status()
-                .context("running networkctl reload")?;
-            if !status.success() {
-                bail!("networkctl reload failed ({status})");
-            }
-        }
-        Ok(())
+        setup::setup_network(root, &mut |line| println!("{line}")).map(drop)
     }
-}
-
-fn networkd_running() -> bool {
-    std::process::Command::new("systemctl")
-        .args(["is-active", "--quiet", "systemd-networkd.service"])
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// Write the nginx config of coreos-cluster-http.service into DIR.

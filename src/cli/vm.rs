@@ -1,22 +1,13 @@
 //! The helpers `coreos-vm@.service` runs around QEMU: `vm-exec` (ExecStart=),
 //! `vm-started` and `vm-register` (ExecStartPost=) and `vm-stop` (ExecStop=).
 
-use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::base::names;
-use crate::base::paths::{self, Root};
-use crate::host::qmp::Qmp;
-use crate::host::{machined, supervise};
-use crate::model::{BootMethod, Model};
-use crate::render::boot;
-
-/// How long a running QEMU may take to answer a QMP command.
-const QMP_ANSWER_TIME: Duration = Duration::from_secs(5);
+use crate::base::paths::Root;
+use crate::ops::vm::{self, VmExecError};
 
 /// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
 pub const EXIT_BAD_INSTANCE: i32 = 78;
@@ -24,7 +15,8 @@ pub const EXIT_BAD_INSTANCE: i32 = 78;
 /// Check a coreos-vm@ instance name, then run QEMU (ExecStart=).
 ///
 /// Exits with status 78 when the instance is not a node number, so systemd
-/// does not restart it. Otherwise runs the command with a serial console
+/// does not restart it; any other failure (the config, the files `prepare`
+/// writes) exits 1, which Restart=on-failure retries. Otherwise runs the command with a serial console
 /// socket that also logs to the journal, turns SIGRTMIN+4 (machinectl
 /// poweroff) into an ACPI powerdown, and exits as QEMU exits.
 #[derive(Debug, Args)]
@@ -39,58 +31,15 @@ pub struct VmExec {
 
 impl VmExec {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let checked = crate::ops::load::load_model(root)
-            .map_err(anyhow::Error::from)
-            .and_then(|(_, model)| {
-                crate::base::names::parse_vm_instance(&self.instance, model.cluster.max_nodes)?;
-                let boot_args = direct_boot_args(&model, root)?;
-                Ok((model, boot_args))
-            });
-        let (model, boot_args) = match checked {
-            Ok(checked) => checked,
-            Err(err) => {
+        match vm::vm_exec(root, &self.instance, self.command) {
+            Ok(()) => Ok(()),
+            Err(VmExecError::BadInstance(err)) => {
                 tracing::error!("{err:#}");
                 std::process::exit(EXIT_BAD_INSTANCE);
             }
-        };
-        let dir = root.join(paths::vm_runtime_dir(&self.instance));
-        let sockets = supervise::VmSockets {
-            qmp: dir.join(paths::QMP_SOCKET),
-            serial: dir.join(paths::SERIAL_SOCKET),
-        };
-        let watch = supervise::SerialWatch {
-            skip_ipxe_banner: model.boot.method.is_network_boot(),
-            kernel_started_marker: dir.join(paths::KERNEL_STARTED_MARKER),
-        };
-        let mut command = self.command;
-        command.extend(boot_args);
-        supervise::run(&command, &sockets, watch)
+            Err(VmExecError::Other(err)) => Err(err),
+        }
     }
-}
-
-/// QEMU's `-kernel`, `-initrd` and `-append` for the direct boot method: the
-/// files and the kernel line `prepare` put in the served tree. None otherwise.
-fn direct_boot_args(model: &Model, root: &Root) -> anyhow::Result<Vec<OsString>> {
-    if model.boot.method != BootMethod::Direct {
-        return Ok(Vec::new());
-    }
-    let dir = boot::image_dir(model);
-    let line_file = boot::boot_script_path(model);
-    let line = std::fs::read_to_string(root.join(&line_file)).with_context(|| {
-        format!(
-            "reading the kernel line of boot.method = \"direct\", {}, which \
-             `coreos-cluster prepare` writes (systemctl start coreos-cluster@N runs it)",
-            line_file.display()
-        )
-    })?;
-    Ok(vec![
-        "-kernel".into(),
-        dir.join(paths::KERNEL).into(),
-        "-initrd".into(),
-        dir.join(paths::INITRD).into(),
-        "-append".into(),
-        line.trim().into(),
-    ])
 }
 
 /// Wait until a just-started QEMU answers on its QMP socket (ExecStartPost=).
@@ -106,30 +55,16 @@ pub struct VmStarted {
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     timeout: u64,
 
-    /// QEMU's PID; stop waiting as soon as it is gone (systemd sets $MAINPID).
+    /// The unit's main process, vm-exec (systemd sets $MAINPID); stop
+    /// waiting as soon as it is gone, naming its QEMU child's PID.
     #[arg(long, env = "MAINPID", value_name = "PID")]
-    main_pid: Option<i32>,
+    main_pid: Option<u32>,
 }
 
 impl VmStarted {
-    pub fn run(self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(self.timeout);
-        loop {
-            if let Some(pid) = self.main_pid {
-                if !process_exists(pid) {
-                    bail!("QEMU (PID {pid}) exited while starting; its own message is above");
-                }
-            }
-            match Qmp::connect(&self.qmp_socket, deadline) {
-                Ok(_) => return Ok(()),
-                Err(err) if Instant::now() >= deadline => {
-                    return Err(err).with_context(|| {
-                        format!("QEMU did not answer on QMP within {} s", self.timeout)
-                    })
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        }
+    pub fn run(self, root: &Root) -> anyhow::Result<()> {
+        let timeout = Duration::from_secs(self.timeout);
+        vm::vm_started(root, &self.qmp_socket, timeout, self.main_pid)
     }
 }
 
@@ -155,30 +90,7 @@ pub struct VmStop {
 
 impl VmStop {
     pub fn run(self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let deadline = started + Duration::from_secs(self.timeout);
-        let answer_by = (started + QMP_ANSWER_TIME).min(deadline);
-        let mut qmp = match Qmp::connect(&self.qmp_socket, answer_by) {
-            Ok(qmp) => qmp,
-            Err(err) => {
-                // Nothing to power off gracefully; systemd ends whatever is left.
-                tracing::warn!("no ACPI powerdown: {err:#}");
-                return Ok(());
-            }
-        };
-        qmp.execute("system_powerdown", answer_by)?;
-        if qmp.wait_for_exit(deadline)? {
-            tracing::info!(
-                "guest powered off after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-        } else {
-            tracing::warn!(
-                "guest ignored ACPI powerdown for {} s; leaving QEMU to systemd's SIGTERM",
-                self.timeout
-            );
-        }
-        Ok(())
+        vm::vm_stop(&self.qmp_socket, Duration::from_secs(self.timeout))
     }
 }
 
@@ -199,22 +111,6 @@ pub struct VmRegister {
 
 impl VmRegister {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
-        let tap = names::tap_name_for(&self.instance);
-        let path = root.join(format!("/sys/class/net/{tap}/ifindex"));
-        let ifindex: i32 = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading the index of {tap}"))?
-            .trim()
-            .parse()
-            .with_context(|| format!("parsing {}", path.display()))?;
-        machined::register(&names::machine_name(&self.instance), self.leader, ifindex)
+        vm::vm_register(root, &self.instance, self.leader)
     }
-}
-
-/// Whether a process exists (signal 0 checks without sending anything).
-fn process_exists(pid: i32) -> bool {
-    use nix::errno::Errno;
-    use nix::sys::signal::kill;
-    use nix::unistd::Pid;
-    // EPERM: it exists but is not ours.
-    matches!(kill(Pid::from_raw(pid), None), Ok(()) | Err(Errno::EPERM))
 }

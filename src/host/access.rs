@@ -139,24 +139,30 @@ pub fn read_template(root: &Root, path: &Path) -> anyhow::Result<(String, std::f
     Ok((text, meta))
 }
 
-/// What `check` (and the generator) verify of files the config names: the
-/// cloud-config template, so a bad one fails there and not in `prepare`.
+/// The one check of the files a config names (`load_model`: `check`, the
+/// generator, `prepare` and every other job): the cloud-config template and
+/// the Ignition merge files, so a bad one fails there and not at a guest's boot.
 pub fn check_named_files(root: &Root, model: &Model) -> Result<(), ConfigError> {
-    let Some(path) = &model.cloud_config.template else {
-        return Ok(());
-    };
-    let checked = read_template(root, path).and_then(|(text, _)| {
-        cloud_config::check_template(model, &text)
-            .map_err(|why| anyhow::anyhow!("cloud-config.template: {} {why}", path.display()))
-    });
-    checked.map_err(|err| {
-        // The location already names the file.
+    // The location names the file; the message need not say it again.
+    let at = |path: &Path| {
         let shown = path.display().to_string();
-        ConfigError {
-            message: format!("{err:#}").replacen(&format!(" {shown}"), "", 1),
+        move |err: anyhow::Error| ConfigError {
+            message: format!("{err:#}")
+                .replacen(&format!(": {shown}:"), ":", 1)
+                .replacen(&format!(" {shown}"), "", 1),
             location: shown,
         }
-    })
+    };
+    if let Some(path) = &model.cloud_config.template {
+        let (text, _) = read_template(root, path).map_err(at(path))?;
+        cloud_config::check_template(model, &text)
+            .map_err(|why| anyhow::anyhow!("cloud-config.template: {} {why}", path.display()))
+            .map_err(at(path))?;
+    }
+    for path in &model.guest.ignition_merge {
+        read_merge_file(&root.join(path), path).map_err(at(path))?;
+    }
+    Ok(())
 }
 
 /// Checks a user's config for `guest.ignition-merge` (`check` and `prepare`):

@@ -1,6 +1,6 @@
 //! Every side effect on the host, one module per kind: files, the bridge,
-//! HTTP (discovery, fetch), systemd over D-Bus, machined, QEMU (QMP,
-//! supervision, console), ports, access checks.
+//! HTTP (one client for discovery and fetch), systemd over D-Bus, machined,
+//! QEMU (QMP, supervision, console), ports, access checks.
 
 pub mod access;
 pub mod bridge;
@@ -8,9 +8,12 @@ pub mod console;
 pub mod discovery;
 pub mod fetch;
 pub mod files;
+pub mod http;
 pub mod image_version;
 pub mod machined;
+pub mod networkctl;
 pub mod ports;
+pub mod procs;
 pub mod qmp;
 pub mod random;
 pub mod supervise;

@@ -7,7 +7,9 @@
 //! - the cluster's `TimeoutStopSec=` = `down`'s wait + STOP_MARGIN;
 //! - the cluster's `TimeoutStartSec=` = PREPARE_BUDGET + max-nodes ×
 //!   (stagger + VM_START_TIMEOUT): `up` waits at most VM_START_TIMEOUT for
-//!   each VM, one stagger apart ("auto": at most AUTO_STAGGER_MAX).
+//!   each VM, one stagger apart ("auto": at most AUTO_STAGGER_MAX);
+//! - PREPARE_BUDGET covers discovery's HTTP_ATTEMPTS of at most
+//!   HTTP_EXCHANGE_TIMEOUT each and the backoff between them.
 
 use std::time::Duration;
 
@@ -20,8 +22,17 @@ pub const VM_START_TIMEOUT: Duration = Duration::from_secs(90);
 /// `stagger-sec = "auto"`: the longest `up` waits from a VM's start for its
 /// kernel before it starts the next VM.
 pub const AUTO_STAGGER_MAX: Duration = Duration::from_secs(20);
-/// `prepare`: discovery (3 attempts of 10 s with backoff) and copying images.
+/// `prepare`: discovery (with its retries) and copying images.
 pub const PREPARE_BUDGET: Duration = Duration::from_secs(120);
+/// One short HTTP exchange (a discovery request), redirects included.
+pub const HTTP_EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a retried HTTP exchange is tried, and the first pause between
+/// tries (each next pause is twice as long).
+pub const HTTP_ATTEMPTS: u32 = 3;
+pub const HTTP_FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// A download (of any size) connecting, and the longest its body may stall.
+pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const HTTP_STALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// `down`'s wait when the config cannot be read at stop time: enough for the
 /// largest powerdown grace the config allows.
 pub const DOWN_WAIT_UNKNOWN: Duration = Duration::from_secs(3600 + 2 * 15);
@@ -51,6 +62,13 @@ pub fn down_wait(model: &Model) -> Duration {
 /// `TimeoutStopSec=` of the cluster unit, whose `ExecStopPost=` is `down`.
 pub fn cluster_stop(model: &Model) -> Duration {
     down_wait(model) + STOP_MARGIN
+}
+
+/// The longest a retried HTTP exchange takes: every attempt timing out,
+/// with the pauses between them.
+pub fn http_retried_exchange() -> Duration {
+    let pauses: u32 = (0..HTTP_ATTEMPTS - 1).map(|i| 1 << i).sum();
+    HTTP_EXCHANGE_TIMEOUT * HTTP_ATTEMPTS + HTTP_FIRST_BACKOFF * pauses
 }
 
 /// `TimeoutStartSec=` of the cluster unit: `prepare`, then `up` for the
@@ -88,5 +106,12 @@ mod tests {
         let auto = model("[cluster]\nstagger-sec = \"auto\"\nmax-nodes = 3\n");
         assert_eq!(auto.cluster.stagger, Stagger::Auto);
         assert_eq!(cluster_start(&auto).as_secs(), 120 + 3 * (20 + 90));
+    }
+
+    #[test]
+    fn discovery_with_its_retries_fits_in_prepare() {
+        // 3 attempts of 10 s, 0.5 s and 1 s apart.
+        assert_eq!(http_retried_exchange(), Duration::from_millis(31_500));
+        assert!(http_retried_exchange() < PREPARE_BUDGET);
     }
 }

@@ -80,23 +80,33 @@ pub fn parse_accelerators(text: &str) -> Result<Vec<Accelerator>, String> {
     Ok(list)
 }
 
-/// Linux interface names: 1 to 15 bytes, no slash, colon or whitespace.
+/// Interface names as systemd-networkd accepts them (`ifname_valid_full()`
+/// in systemd's socket-util.c; networkd ignores a .netdev or .network whose
+/// name fails it): 1 to 15 bytes, not "." or "..", not "all" or "default"
+/// (the kernel's /proc/sys/net/*/conf/ directories of those names), not all
+/// digits (an interface index); of the characters it allows, the ones a
+/// shell and a unit file take as they are.
 pub fn check_interface_name(name: &str) -> Result<(), String> {
     let shown = quoted(name);
-    let ok = !name.is_empty()
+    let chars_ok = !name.is_empty()
         && name.len() <= 15
-        && name != "."
-        && name != ".."
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    if !chars_ok {
+        return Err(format!(
             "{shown} is not an interface name; use 1 to 15 of a-z, A-Z, 0-9, '-', '_', '.'"
-        ))
+        ));
     }
+    let reason = match name {
+        "." | ".." => "a directory's name",
+        "all" | "default" => "the name of a kernel setting for every interface",
+        _ if name.bytes().all(|b| b.is_ascii_digit()) => "all digits (an interface index)",
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "{shown} is not an interface name systemd-networkd accepts: {reason}"
+    ))
 }
 
 /// An absolute, normalized path without control characters.
@@ -335,5 +345,12 @@ mod tests {
         assert!(check_interface_name("coreos-br0").is_ok());
         assert!(check_interface_name("a-very-long-name0").is_err());
         assert!(check_interface_name("br 0").is_err());
+        // What systemd's ifname_valid_full() refuses, though made of allowed characters.
+        for refused in [".", "..", "all", "default", "12345", "0"] {
+            assert!(check_interface_name(refused).is_err(), "{refused}");
+        }
+        for accepted in ["all0", "br.default", "1br", "eth0.100", "12345a"] {
+            assert!(check_interface_name(accepted).is_ok(), "{accepted}");
+        }
     }
 }

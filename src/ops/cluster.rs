@@ -4,11 +4,33 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail};
 
-use crate::base::names::{cluster_unit, vm_instance, vm_unit, CLUSTER_PATTERN, VM_PATTERN};
+use crate::base::names::{
+    cluster_unit, parse_cluster_size, vm_instance, vm_unit, CLUSTER_PATTERN, VM_PATTERN,
+};
 use crate::base::paths::{vm_runtime_dir, Root, KERNEL_STARTED_MARKER};
-use crate::host::systemd::{JobOutcome, Systemd, UnitState};
-use crate::model::timeouts::{AUTO_STAGGER_MAX, VM_START_TIMEOUT};
+use crate::host::systemd::{JobOutcome, Systemd, SystemdBus, UnitState};
+use crate::model::timeouts::{self, AUTO_STAGGER_MAX, VM_START_TIMEOUT};
 use crate::model::{NodeIndex, Stagger};
+use crate::ops::load::load_model;
+
+/// `up SIZE` (ExecStart= of coreos-cluster@SIZE): the config read, then the
+/// cluster's VMs started through systemd as `cluster.stagger-sec` paces them.
+pub fn start(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+    let (_, model) = load_model(root)?;
+    let size = parse_cluster_size(size, model.cluster.max_nodes)?;
+    let systemd = SystemdBus::connect()?;
+    up(&systemd, root, size, Pace::of(model.cluster.stagger), say)
+}
+
+/// `down` (ExecStopPost= of coreos-cluster@SIZE): every VM stopped, also
+/// when the config broke since they started (then with the longest wait).
+pub fn stop(root: &Root, owner: Option<u8>, say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+    let wait = load_model(root).map_or(timeouts::DOWN_WAIT_UNKNOWN, |(_, model)| {
+        timeouts::down_wait(&model)
+    });
+    let systemd = SystemdBus::connect()?;
+    down(&systemd, owner, wait, say)
+}
 
 /// Another cluster unit that is running or starting, if any.
 fn other_active_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<Option<UnitState>> {

@@ -1,20 +1,25 @@
 //! What the cluster unit runs before VMs boot: `prepare N` (discovery,
-//! the guests' config, boot script, kernel and initrd). It renders first,
-//! then writes, replacing only what changed.
+//! the guests' config, boot script, kernel and initrd). It reads top to
+//! bottom: load the config, gather what the host and the network give
+//! (image, discovery, the user's files), render every file (pure), write
+//! them, replacing only what changed.
 
-use std::path::Path;
+use std::fs::Metadata;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use crate::base::hex::hex;
 use crate::base::names;
 use crate::base::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, SUBDIR};
+use crate::config::Sources;
 use crate::host::access::{self, give_to_service_group, read_merge_file};
 use crate::host::bridge::host_address;
-use crate::host::fetch::{self, CachedEtcd};
-use crate::host::files::{install_file, write_changed, write_if_changed};
+use crate::host::fetch::{self, CachedEtcd, Fetched};
+use crate::host::files::{install_file, write_changed};
 use crate::host::{discovery, image_version, random};
-use crate::model::{Discovery, GuestConfigFormat, ImageSource};
+use crate::model::{Discovery, GuestConfigFormat, ImageSource, Model};
 use crate::ops::load::load_model;
 use crate::render::boot;
 use crate::render::guest::{self, ignition, EtcdBootstrap, GuestInput, ServedFile};
@@ -25,24 +30,130 @@ use crate::render::output::RenderedFile;
 pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
     let (sources, model) = load_model(root)?;
     let size = names::parse_cluster_size(size, model.cluster.max_nodes)?;
-    let host = host_address(&model)?;
+    let inputs = gather(root, &model, size)?;
+    let output = render(&model, &sources, &inputs)?;
+    write(root, &output)?;
 
-    // A cached, verified image means no network here; a fresh install fetches.
-    let fetched = fetch::ensure(root, &model).map_err(|err| match &model.image.source {
+    match &inputs.bootstrap {
+        EtcdBootstrap::Discovery(url) => say(&format!("discovery: {url}")),
+        EtcdBootstrap::Static {
+            initial_cluster,
+            token,
+        } => say(&format!(
+            "discovery: static, initial-cluster {initial_cluster}, token {token}"
+        )),
+    }
+    say(&format!("image: {}", inputs.image));
+    say(&format!(
+        "prepared {size} nodes: guest config at {}, boot script {}",
+        names::served_url(
+            inputs.host,
+            model.http_port,
+            guest::guest_config_file(&model)
+        ),
+        boot::boot_script_path(&model).display()
+    ));
+    Ok(())
+}
+
+/// A file copied as it is (kernel, initrd, syslinux files, etcd): its
+/// source checked and described, and where it goes (both below the root).
+struct Install {
+    meta: Metadata,
+    source: PathBuf,
+    dest: PathBuf,
+}
+
+/// A user's Ignition merge file as read, and where it is served.
+struct Merge {
+    bytes: Vec<u8>,
+    served: PathBuf,
+}
+
+/// Everything `prepare` takes from the host and the network.
+struct Inputs {
+    host: Ipv4Addr,
+    /// The kernel, the initrd and the syslinux files.
+    boot_files: Vec<Install>,
+    bootstrap: EtcdBootstrap,
+    /// The user's cloud-config template and its file's metadata.
+    template: Option<(String, Metadata)>,
+    merges: Vec<Merge>,
+    /// The etcd binaries Ignition guests fetch, and how Ignition checks them.
+    etcd: Vec<(Install, ServedFile)>,
+    /// What the served image is, as `status` shows it.
+    image: String,
+}
+
+fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
+    let host = host_address(model)?;
+    let fetched = fetch_image(root, model)?;
+    let boot_files = check_boot_files(root, model)?;
+    let bootstrap = match &model.discovery {
+        Discovery::Static => {
+            let random = random::random_hex(8).context("making the cluster token")?;
+            guest::static_bootstrap(model, size, &guest::cluster_token(size, &random))
+                .context("static discovery needs isolated mode")?
+        }
+        Discovery::Public { base_url } => {
+            EtcdBootstrap::Discovery(discovery::allocate_public(base_url, size)?)
+        }
+        Discovery::Etcd { url } => EtcdBootstrap::Discovery(discovery::allocate_etcd(url, size)?),
+    };
+    let (mut template, mut merges, mut etcd) = (None, Vec::new(), Vec::new());
+    match model.guest.config {
+        GuestConfigFormat::CloudConfig => {
+            if let Some(path) = &model.cloud_config.template {
+                template = Some(access::read_template(root, path)?);
+            }
+        }
+        GuestConfigFormat::Ignition => {
+            let served = model.http_root.join(SUBDIR);
+            let cached = fetched
+                .etcd
+                .as_ref()
+                .context("Ignition guests need the etcd we serve")?;
+            etcd = etcd_binaries(root, cached, &served)?;
+            for (source, rel) in ignition::merge_paths(model) {
+                merges.push(Merge {
+                    bytes: read_merge_file(&root.join(source), source)?,
+                    served: served.join(rel),
+                });
+            }
+        }
+    }
+    let fetched_version = fetched.image.as_ref().map(|image| image.version.as_str());
+    let image = image_version::describe(&model.image, root, fetched_version);
+    Ok(Inputs {
+        host,
+        boot_files,
+        bootstrap,
+        template,
+        merges,
+        etcd,
+        image,
+    })
+}
+
+/// A cached, verified image means no network here; a fresh install fetches.
+fn fetch_image(root: &Root, model: &Model) -> anyhow::Result<Fetched> {
+    fetch::ensure(root, model).map_err(|err| match &model.image.source {
         ImageSource::Flatcar { .. } if !root.join(&model.image.kernel).is_file() => {
             anyhow::anyhow!(
-            "{err:#}; the Flatcar image is not cached yet ({}): `coreos-cluster fetch` downloads \
-             and verifies it once the release host (image.base-url) is reachable",
-            model.image.kernel.display()
-        )
+                "{err:#}; the Flatcar image is not cached yet ({}): `coreos-cluster fetch` \
+                 downloads and verifies it once the release host (image.base-url) is reachable",
+                model.image.kernel.display()
+            )
         }
         _ => err,
-    })?;
+    })
+}
 
-    // The big files first: when they cannot be written (a full disk), the
-    // configs served now stay as they were.
+/// The boot files, each a file the service user may read.
+fn check_boot_files(root: &Root, model: &Model) -> anyhow::Result<Vec<Install>> {
     let user = access::ServiceUser::lookup(root);
-    for copy in boot::copies(&model) {
+    let mut files = Vec::new();
+    for copy in boot::copies(model) {
         let meta =
             access::check_source(&user, root, &copy.source, copy.what).map_err(|err| {
                 match (copy.is_image, &model.image.source) {
@@ -52,121 +163,23 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
                     _ => err,
                 }
             })?;
-        install_file(&meta, &root.join(&copy.source), &root.join(&copy.dest))?;
+        files.push(Install {
+            meta,
+            source: root.join(&copy.source),
+            dest: root.join(&copy.dest),
+        });
     }
-
-    let bootstrap = match &model.discovery {
-        Discovery::Static => {
-            let random = random::random_hex(8).context("making the cluster token")?;
-            guest::static_bootstrap(&model, size, &guest::cluster_token(size, &random))
-                .context("static discovery needs isolated mode")?
-        }
-        Discovery::Public { base_url } => {
-            EtcdBootstrap::Discovery(discovery::allocate_public(base_url, size)?)
-        }
-        Discovery::Etcd { url } => EtcdBootstrap::Discovery(discovery::allocate_etcd(url, size)?),
-    };
-    let url_file = root.join(DISCOVERY_URL_FILE);
-    match &bootstrap {
-        EtcdBootstrap::Discovery(url) => {
-            write_if_changed(&url_file, format!("{url}\n").as_bytes(), 0o644)
-                .with_context(|| format!("writing {}", url_file.display()))?;
-            say(&format!("discovery: {url}"));
-        }
-        EtcdBootstrap::Static {
-            initial_cluster,
-            token,
-        } => {
-            let _ = std::fs::remove_file(&url_file);
-            say(&format!(
-                "discovery: static, initial-cluster {initial_cluster}, token {token}"
-            ));
-        }
-    }
-
-    // Files the guests' config points at, and what may hold secrets
-    // (readable by nginx's group, not by all).
-    let mut secret_paths = vec![guest::guest_config_path(&model)];
-    let mut secret_mode = 0o640;
-    let files = match model.guest.config {
-        GuestConfigFormat::CloudConfig => {
-            let template = match &model.cloud_config.template {
-                Some(path) => Some(access::read_template(root, path)?),
-                None => None,
-            };
-            if let Some((_, meta)) = &template {
-                // Published no wider than the template, and readable by nginx's group.
-                secret_mode = (access::published_mode(meta) & 0o640) | 0o040;
-            }
-            boot::render(
-                &model,
-                &sources,
-                host,
-                &bootstrap,
-                GuestInput::CloudConfig {
-                    user_template: template.as_ref().map(|(text, _)| text.as_str()),
-                },
-            )?
-        }
-        GuestConfigFormat::Ignition => {
-            let served = model.http_root.join(SUBDIR);
-            let etcd = fetched
-                .etcd
-                .as_ref()
-                .context("Ignition guests need the etcd we serve")?;
-            let etcd = serve_etcd(root, etcd, &served)?;
-            let mut merges = Vec::new();
-            for (source, rel) in ignition::merge_paths(&model) {
-                let bytes = read_merge_file(&root.join(source), source)?;
-                let dest = served.join(&rel);
-                let text = String::from_utf8(bytes.clone()).context("merge files are JSON")?;
-                write_changed(&root.join("/"), &[RenderedFile::text(&dest, text)], 0o640)?;
-                give_to_service_group(root, &root.join(&dest))?;
-                secret_paths.push(dest);
-                merges.push(ServedFile {
-                    path: rel,
-                    sha512: sha512_hex(&bytes),
-                });
-            }
-            boot::render(
-                &model,
-                &sources,
-                host,
-                &bootstrap,
-                GuestInput::Ignition {
-                    etcd: &etcd,
-                    merges: &merges,
-                },
-            )?
-        }
-    };
-    let (secret, public): (Vec<RenderedFile>, Vec<RenderedFile>) = files
-        .into_iter()
-        .partition(|file| secret_paths.contains(&file.path));
-    write_changed(&root.join("/"), &public, 0o644)?;
-    write_changed(&root.join("/"), &secret, secret_mode)?;
-    for file in &secret {
-        give_to_service_group(root, &root.join(&file.path))?;
-    }
-
-    let fetched_version = fetched.image.as_ref().map(|image| image.version.as_str());
-    let image = image_version::describe(&model.image, root, fetched_version);
-    let image_file = root.join(IMAGE_FILE);
-    write_if_changed(&image_file, format!("{image}\n").as_bytes(), 0o644)
-        .with_context(|| format!("writing {}", image_file.display()))?;
-    say(&format!("image: {image}"));
-    say(&format!(
-        "prepared {size} nodes: guest config at {}, boot script {}",
-        names::served_url(host, model.http_port, guest::guest_config_file(&model)),
-        boot::boot_script_path(&model).display()
-    ));
-    Ok(())
+    Ok(files)
 }
 
-/// Puts etcd and etcdctl where Ignition fetches them (`etcd/` of our HTTP
-/// directory) and returns them with their SHA-512, in `ETCD_BINARIES` order.
-/// A user's `etcd.binary` brings its etcdctl from the same directory.
-fn serve_etcd(root: &Root, etcd: &CachedEtcd, served: &Path) -> anyhow::Result<[ServedFile; 2]> {
+/// etcd and etcdctl, served where Ignition fetches them (`etcd/` of our
+/// HTTP directory), with their SHA-512, in `ETCD_BINARIES` order. A user's
+/// `etcd.binary` brings its etcdctl from the same directory.
+fn etcd_binaries(
+    root: &Root,
+    etcd: &CachedEtcd,
+    served: &Path,
+) -> anyhow::Result<Vec<(Install, ServedFile)>> {
     let etcdctl = match &etcd.etcdctl {
         Some(path) => path.clone(),
         None => etcd.etcd.with_file_name("etcdctl"),
@@ -174,22 +187,122 @@ fn serve_etcd(root: &Root, etcd: &CachedEtcd, served: &Path) -> anyhow::Result<[
     let mut out = Vec::new();
     for (name, source) in ignition::ETCD_BINARIES.iter().zip([&etcd.etcd, &etcdctl]) {
         let rel = format!("{}/{name}", ignition::ETCD_DIR);
-        let dest = root.join(served.join(&rel));
-        // Fetched paths are below the root already.
-        let meta = std::fs::metadata(source).with_context(|| {
+        let cannot_use = || {
             format!(
                 "{name} for the guests: cannot use {} (etcd.binary, or coreos-cluster fetch)",
                 source.display()
             )
-        })?;
-        install_file(&meta, source, &dest)?;
-        let bytes = std::fs::read(&dest).with_context(|| format!("reading {}", dest.display()))?;
-        out.push(ServedFile {
+        };
+        // Fetched paths are below the root already.
+        let meta = std::fs::metadata(source).with_context(cannot_use)?;
+        let bytes = std::fs::read(source).with_context(cannot_use)?;
+        let install = Install {
+            meta,
+            source: source.clone(),
+            dest: root.join(served.join(&rel)),
+        };
+        let served = ServedFile {
             path: rel,
             sha512: sha512_hex(&bytes),
-        });
+        };
+        out.push((install, served));
     }
-    Ok(out.try_into().expect("two binaries"))
+    Ok(out)
+}
+
+/// Every file `prepare` writes, rendered.
+struct Output<'a> {
+    /// Big files, written first: when they cannot be (a full disk), the
+    /// configs served now stay as they were.
+    installs: Vec<&'a Install>,
+    /// The discovery URL `status` shows (None: static discovery, no file).
+    discovery_url: Option<RenderedFile>,
+    /// Readable by all.
+    public: Vec<RenderedFile>,
+    /// Files that may hold secrets (the guests' config, merged configs):
+    /// readable by nginx's group, not by all; at most as open as the template.
+    secret: Vec<RenderedFile>,
+    secret_mode: u32,
+    image: RenderedFile,
+}
+
+fn render<'a>(model: &Model, sources: &Sources, inputs: &'a Inputs) -> anyhow::Result<Output<'a>> {
+    let served_merges: Vec<ServedFile> = (inputs.merges.iter().zip(ignition::merge_paths(model)))
+        .map(|(merge, (_, rel))| ServedFile {
+            path: rel,
+            sha512: sha512_hex(&merge.bytes),
+        })
+        .collect();
+    let served_etcd: Vec<ServedFile> = inputs.etcd.iter().map(|(_, s)| s.clone()).collect();
+    let guest_input = match model.guest.config {
+        GuestConfigFormat::CloudConfig => GuestInput::CloudConfig {
+            user_template: inputs.template.as_ref().map(|(text, _)| text.as_str()),
+        },
+        GuestConfigFormat::Ignition => GuestInput::Ignition {
+            etcd: served_etcd.as_slice().try_into().expect("etcd and etcdctl"),
+            merges: &served_merges,
+        },
+    };
+    let files = boot::render(model, sources, inputs.host, &inputs.bootstrap, guest_input)?;
+    let guest_config = guest::guest_config_path(model);
+    // Merged configs before the config that names them.
+    let mut secret = Vec::new();
+    for merge in &inputs.merges {
+        let text = String::from_utf8(merge.bytes.clone()).context("merge files are JSON")?;
+        secret.push(RenderedFile::text(&merge.served, text));
+    }
+    let (guest_configs, public): (Vec<RenderedFile>, Vec<RenderedFile>) = files
+        .into_iter()
+        .partition(|file| file.path == guest_config);
+    secret.extend(guest_configs);
+    let secret_mode = match &inputs.template {
+        // Published no wider than the template, and readable by nginx's group.
+        Some((_, meta)) => (access::published_mode(meta) & 0o640) | 0o040,
+        None => 0o640,
+    };
+    let discovery_url = match &inputs.bootstrap {
+        EtcdBootstrap::Discovery(url) => {
+            Some(RenderedFile::text(DISCOVERY_URL_FILE, format!("{url}\n")))
+        }
+        EtcdBootstrap::Static { .. } => None,
+    };
+    let installs = (inputs.boot_files.iter())
+        .chain(inputs.etcd.iter().map(|(install, _)| install))
+        .collect();
+    Ok(Output {
+        installs,
+        discovery_url,
+        public,
+        secret,
+        secret_mode,
+        image: RenderedFile::text(IMAGE_FILE, format!("{}\n", inputs.image)),
+    })
+}
+
+fn write(root: &Root, output: &Output) -> anyhow::Result<()> {
+    for install in &output.installs {
+        install_file(&install.meta, &install.source, &install.dest)?;
+    }
+    let url_file = root.join(DISCOVERY_URL_FILE);
+    match &output.discovery_url {
+        Some(file) => write_text(root, file, 0o644)?,
+        None => {
+            let _ = std::fs::remove_file(&url_file);
+        }
+    }
+    write_changed(&root.join("/"), &output.public, 0o644)?;
+    write_changed(&root.join("/"), &output.secret, output.secret_mode)?;
+    for file in &output.secret {
+        give_to_service_group(root, &root.join(&file.path))?;
+    }
+    write_text(root, &output.image, 0o644)
+}
+
+/// One small file, written only when it changed.
+fn write_text(root: &Root, file: &RenderedFile, mode: u32) -> anyhow::Result<()> {
+    write_changed(&root.join("/"), std::slice::from_ref(file), mode)
+        .map(drop)
+        .with_context(|| format!("writing {}", root.join(&file.path).display()))
 }
 
 fn sha512_hex(bytes: &[u8]) -> String {

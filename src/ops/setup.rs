@@ -11,14 +11,15 @@ use anyhow::Context;
 use crate::base::paths::{Root, NETWORK_DIR};
 use crate::host::bridge::{bridge_address, host_address, wait_for_bridge_address};
 use crate::host::files::{sync_dir, write_changed};
+use crate::host::networkctl;
 use crate::host::ports::{self, Listen, Transport};
 use crate::model::NetworkMode;
 use crate::ops::load::load_model;
 use crate::render::nginx::HttpListen;
 use crate::render::{networkd, nftables, nginx, tftpd};
 
-/// Writes the networkd files and the NAT rules; returns whether a networkd
-/// file changed (networkd then needs a reload).
+/// Writes the networkd files and the NAT rules; a running networkd reloads
+/// when a file of it changed (on the system root only). Returns whether one did.
 pub fn setup_network(root: &Root, say: &mut dyn FnMut(&str)) -> anyhow::Result<bool> {
     let (sources, model) = load_model(root)?;
     let rules = nftables::render(&model, &sources);
@@ -36,6 +37,9 @@ pub fn setup_network(root: &Root, say: &mut dyn FnMut(&str)) -> anyhow::Result<b
             " (unchanged)"
         }
     ));
+    if changed && root.is_system_root() {
+        networkctl::reload_if_running()?;
+    }
     Ok(changed)
 }
 

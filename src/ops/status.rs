@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use crate::base::names::{self, CLUSTER_PATTERN, VM_PATTERN};
 use crate::base::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
-use crate::host::systemd::Systemd;
+use crate::host::procs::{self, page_size, read_number, QemuProcesses};
+use crate::host::systemd::{Systemd, SystemdBus};
 use crate::model::{Model, NetworkMode, NodeIndex};
+use crate::ops::load::load_model;
 
 /// Bumped on any incompatible change of the JSON below.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -75,6 +77,14 @@ pub struct KsmStatus {
     pub saved_bytes: u64,
 }
 
+/// The config and the cluster's status now, from systemd and the host.
+pub fn current(root: &Root) -> anyhow::Result<(Model, Status)> {
+    let (_, model) = load_model(root)?;
+    let systemd = SystemdBus::connect()?;
+    let status = gather(&model, &systemd, root)?;
+    Ok((model, status))
+}
+
 pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Result<Status> {
     let clusters = systemd.list_units(&[CLUSTER_PATTERN])?;
     // The running (or starting, stopping) cluster; else a failed one, which
@@ -112,6 +122,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
     }
 
     let neighbours = read_neighbours(root);
+    let qemu_processes = QemuProcesses::scan(root);
     let mut nodes = Vec::new();
     for node in indices {
         let unit = names::vm_unit(node);
@@ -128,9 +139,9 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             Default::default()
         };
         let qemu = if running {
-            qemu_memory(root, details.main_pid)
+            procs::memory(root, qemu_processes.children_of(details.main_pid))
         } else {
-            QemuMemory::default()
+            procs::Memory::default()
         };
         nodes.push(NodeStatus {
             node: node.get(),
@@ -253,81 +264,6 @@ fn etcd_healthy(ip: Ipv4Addr) -> bool {
     ) || body.get("health") == Some(&serde_json::Value::Bool(true))
 }
 
-/// What a VM's QEMU holds in memory, and what KSM merged of it.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct QemuMemory {
-    rss: Option<u64>,
-    ksm_merged: Option<u64>,
-}
-
-/// The QEMU children of a VM unit's main process (vm-exec), summed; a
-/// counter none of them has stays None. Found through /proc, whose PIDs are
-/// those systemd reports (a cgroup's list is in the reader's PID namespace).
-fn qemu_memory(root: &Root, main_pid: u32) -> QemuMemory {
-    let entries = match main_pid {
-        0 => None,
-        _ => std::fs::read_dir(root.join("/proc")).ok(),
-    };
-    let qemu: Vec<u32> = entries
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&pid| {
-            let stat = std::fs::read_to_string(root.join(format!("/proc/{pid}/stat")));
-            stat.is_ok_and(|stat| is_qemu_child_of(&stat, main_pid))
-        })
-        .collect();
-    let sum = |each: &dyn Fn(u32) -> Option<u64>| -> Option<u64> {
-        qemu.iter()
-            .filter_map(|&pid| each(pid))
-            .reduce(|a, b| a + b)
-    };
-    QemuMemory {
-        rss: sum(&|pid| rss_bytes(root, pid)),
-        ksm_merged: sum(&|pid| {
-            let pages = read_number(&root.join(format!("/proc/{pid}/ksm_merging_pages")))?;
-            Some(pages * page_size())
-        }),
-    }
-}
-
-/// `/proc/PID/stat`: "PID (COMM) STATE PPID ..."; COMM may hold spaces and
-/// parentheses, so it ends at the last ')'.
-fn is_qemu_child_of(stat: &str, parent: u32) -> bool {
-    let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-        return false;
-    };
-    let comm = &stat[open + 1..close];
-    let ppid = stat[close + 1..].split_whitespace().nth(1);
-    comm.starts_with("qemu") && ppid.and_then(|p| p.parse().ok()) == Some(parent)
-}
-
-fn rss_bytes(root: &Root, pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(root.join(format!("/proc/{pid}/status"))).ok()?;
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
-}
-
-/// A file that holds one number, as the kernel's counters do.
-fn read_number(file: &Path) -> Option<u64> {
-    std::fs::read_to_string(file).ok()?.trim().parse().ok()
-}
-
-/// The page size KSM counts in.
-fn page_size() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .map_or(4096, |s| s as u64)
-}
-
 fn read_ksm(dir: &Path) -> Option<KsmStatus> {
     let pages_sharing = read_number(&dir.join("pages_sharing"))?;
     Some(KsmStatus {
@@ -384,43 +320,6 @@ mod tests {
         let took = started.elapsed();
         assert!(nodes.iter().all(|n| n.etcd_healthy == Some(true)));
         assert!(took < Duration::from_millis(1900), "sequential? {took:?}");
-    }
-
-    #[test]
-    fn qemu_memory_is_read_from_the_main_process_children() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        let write = |path: &str, text: &str| {
-            let path = root.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
-        // vm-exec, the main process, is not counted, nor another QEMU.
-        write("/proc/100/stat", "100 (coreos-cluster) S 1 100 100 0\n");
-        write("/proc/300/stat", "300 (qemu-system-x86) S 1 300 300 0\n");
-        write("/proc/300/status", "VmRSS:\t 1000 kB\n");
-        write(
-            "/proc/100/status",
-            "Name:\tcoreos-cluster\nVmRSS:\t    5000 kB\n",
-        );
-        write("/proc/100/ksm_merging_pages", "7\n");
-        write("/proc/200/stat", "200 (qemu-system-x86) S 100 100 100 0\n");
-        write(
-            "/proc/200/status",
-            "Name:\tqemu-system-x86\nVmRSS:\t  421888 kB\n",
-        );
-        write("/proc/200/ksm_merging_pages", "46080\n");
-        assert_eq!(
-            qemu_memory(&root, 100),
-            QemuMemory {
-                rss: Some(421888 * 1024),
-                ksm_merged: Some(46080 * page_size()),
-            }
-        );
-        // A kernel without the per-process counter: no KSM figure, not 0.
-        std::fs::remove_file(root.join("/proc/200/ksm_merging_pages")).unwrap();
-        assert_eq!(qemu_memory(&root, 100).ksm_merged, None);
-        assert_eq!(qemu_memory(&root, 0), QemuMemory::default());
     }
 
     #[test]

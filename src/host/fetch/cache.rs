@@ -1,11 +1,15 @@
 //! Cache directory helpers: a lock per cache, staging directories that become
-//! visible by one rename, and a `current` link switched atomically.
+//! visible by one rename, a `current` link switched atomically, and pruning
+//! to the last versions.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use nix::fcntl::{Flock, FlockArg};
+
+/// Versions kept in a cache: the one in use and the one before.
+const KEEP_VERSIONS: usize = 2;
 
 /// Holds an exclusive lock on `<dir>/.lock` until dropped, so two runs never
 /// write the same files.
@@ -62,6 +66,40 @@ pub fn switch_current(dir: &Path, name: &str) -> anyhow::Result<()> {
 pub fn current(dir: &Path) -> Option<String> {
     let target = std::fs::read_link(dir.join("current")).ok()?;
     Some(target.to_str()?.to_string())
+}
+
+/// Removes all but the version in use and the newest other one, and stale
+/// staging directories of other versions.
+pub fn prune(dir: &Path, in_use: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut others = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_version =
+            |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.');
+        if name == in_use || name == format!(".{in_use}.partial") {
+            continue;
+        }
+        if let Some(v) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".partial"))
+        {
+            if is_version(v) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        } else if is_version(&name) && entry.path().is_dir() {
+            let modified = entry.metadata().and_then(|m| m.modified()).ok();
+            others.push((modified, entry.path()));
+        }
+    }
+    others.sort();
+    let keep = KEEP_VERSIONS - 1;
+    let remove = others.len().saturating_sub(keep);
+    for (_, path) in others.into_iter().take(remove) {
+        let _ = std::fs::remove_dir_all(path);
+    }
 }
 
 fn sync_dir(dir: &Path) -> anyhow::Result<()> {

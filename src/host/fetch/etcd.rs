@@ -10,9 +10,9 @@ use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 
 use super::cache;
-use super::download::{self, Http, Sink};
-use super::progress::Progress;
+use super::download::{self, Sink};
 use crate::base::paths::Root;
+use crate::host::http::Client;
 
 const BINARIES: [&str; 2] = ["etcd", "etcdctl"];
 
@@ -42,7 +42,7 @@ pub fn cached(root: &Root, version: &str, cache_dir: &Path) -> Option<CachedEtcd
 /// Downloads, checks and extracts the release unless it is cached.
 pub fn ensure(
     root: &Root,
-    http: &Http,
+    http: &Client,
     version: &str,
     sha256: &str,
     base_url: &str,
@@ -63,14 +63,14 @@ pub fn ensure(
     let tarball = tarball_name(version);
     let url = format!("{base_url}/v{version}/{tarball}");
     let part = staging.join(format!("{tarball}.part"));
-    let mut hash = Sha256Sink(Sha256::new());
-    let mut progress = Progress::new(&tarball);
-    http.download(&url, &part, &mut hash, &mut progress)?;
-    let actual = crate::base::hex::hex(&hash.0.finalize());
-    if actual != sha256 {
-        download::discard(&part);
-        bail!("{url}: SHA-256 is {actual}, expected {sha256}; the file was deleted");
-    }
+    let hash = Sha256Sink(Sha256::new());
+    download::checked(http, &url, &part, tarball.clone(), hash, |hash| {
+        let actual = crate::base::hex::hex(&hash.0.finalize());
+        if actual != sha256 {
+            bail!("{url}: SHA-256 is {actual}, expected {sha256}; the file was deleted");
+        }
+        Ok(())
+    })?;
     extract(&part, version, &staging).with_context(|| format!("unpacking {tarball}"))?;
     download::discard(&part);
     cache::publish(parent, &staging, &name)?;
@@ -112,5 +112,76 @@ impl Sink for Sha256Sink {
     }
     fn reset(&mut self) {
         self.0 = Sha256::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::http::loopback::{response, serve};
+
+    /// A release tarball as etcd publishes it: `etcd-v<V>-linux-amd64/{etcd,etcdctl}`.
+    fn release_tarball(version: &str) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut archive = tar::Builder::new(gz);
+        for binary in BINARIES {
+            let text = format!("#!/bin/sh\necho {binary}\n");
+            let mut header = tar::Header::new_gnu();
+            header.set_size(text.len() as u64);
+            header.set_mode(0o755);
+            let path = format!("etcd-v{version}-linux-amd64/{binary}");
+            archive
+                .append_data(&mut header, path, text.as_bytes())
+                .unwrap();
+        }
+        archive.into_inner().unwrap().finish().unwrap()
+    }
+
+    /// Runs `ensure` for 9.9.9 against a server holding its tarball.
+    fn ensure_with(
+        sha256: impl FnOnce(&str) -> String,
+    ) -> (tempfile::TempDir, anyhow::Result<CachedEtcd>) {
+        let tarball = release_tarball("9.9.9");
+        let actual = crate::base::hex::hex(&Sha256::digest(&tarball));
+        let (base, _) = serve(move |_, path| match path {
+            "/v9.9.9/etcd-v9.9.9-linux-amd64.tar.gz" => response("200 OK", "", &tarball),
+            _ => response("404 Not Found", "", ""),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let cache_dir = Path::new("images/etcd-v9.9.9");
+        let http = Client::for_downloads();
+        let result = ensure(&root, &http, "9.9.9", &sha256(&actual), &base, cache_dir);
+        (dir, result)
+    }
+
+    #[test]
+    fn a_checked_release_is_unpacked_into_the_cache() {
+        let (dir, result) = ensure_with(str::to_string);
+        let found = result.unwrap();
+        let cache = dir.path().join("images/etcd-v9.9.9");
+        assert_eq!(found.etcd, cache.join("etcd"));
+        assert_eq!(
+            std::fs::read_to_string(&found.etcd).unwrap(),
+            "#!/bin/sh\necho etcd\n"
+        );
+        assert!(cache.join("etcdctl").is_file());
+        // Only the binaries remain: the tarball and its validator are gone.
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn a_tarball_with_another_checksum_is_deleted_and_nothing_cached() {
+        let (dir, result) = ensure_with(|_| "0".repeat(64));
+        let err = format!("{:#}", result.unwrap_err());
+        assert!(err.contains("SHA-256 is"), "{err}");
+        let images = dir.path().join("images");
+        assert!(!images.join("etcd-v9.9.9").exists());
+        let staged = std::fs::read_dir(images.join(".etcd-v9.9.9.partial")).unwrap();
+        assert_eq!(
+            staged.count(),
+            0,
+            "the part file and its validator are deleted"
+        );
     }
 }

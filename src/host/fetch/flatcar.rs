@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 use super::cache;
-use super::download::{self, Http};
-use super::progress::Progress;
+use super::download;
 use super::signature::{DetachedSig, SignatureError, SigningKey};
 use crate::base::paths::Root;
+use crate::host::http::Client;
 use crate::model::FlatcarUpstream;
 
 pub const PXE_KERNEL: &str = "flatcar_production_pxe.vmlinuz";
@@ -19,8 +19,6 @@ pub const PXE_INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
 const IMAGE_KERNEL: &str = "flatcar_production_image.vmlinuz";
 /// The cached signing key, shared by all channels (below the image dir).
 const KEY_FILE: &str = "flatcar-signing-key.asc";
-/// Versions kept in the cache: the one in use and the one before.
-const KEEP_VERSIONS: usize = 2;
 const SMALL_FILE_LIMIT: u64 = 1024 * 1024;
 
 /// A verified release in the cache.
@@ -62,7 +60,7 @@ fn complete(dir: &Path, version: &str) -> Option<CachedImage> {
 /// and makes sure it is cached and `current` points at it.
 pub fn update(
     root: &Root,
-    http: &Http,
+    http: &Client,
     channel: &str,
     upstream: &FlatcarUpstream,
 ) -> anyhow::Result<CachedImage> {
@@ -77,12 +75,12 @@ pub fn update(
         None => fetch_release(root, http, upstream, &dir, &version)?,
     };
     cache::switch_current(&dir, &version)?;
-    prune(&dir, &version);
+    cache::prune(&dir, &version);
     Ok(image)
 }
 
 /// Reads `FLATCAR_VERSION` from the channel's `current/version.txt`.
-pub fn resolve_current(http: &Http, channel: &str, base_url: &str) -> anyhow::Result<String> {
+pub fn resolve_current(http: &Client, channel: &str, base_url: &str) -> anyhow::Result<String> {
     let current = if channel == "lts" {
         format!("current-{}", lts_year(http, base_url)?)
     } else {
@@ -112,7 +110,7 @@ pub fn parse_version_txt(text: &str) -> anyhow::Result<String> {
 
 /// The newest supported LTS stream, from `lts-info` next to the board directory:
 /// lines `<year>:<stream>:<supported|unsupported>`.
-fn lts_year(http: &Http, base_url: &str) -> anyhow::Result<String> {
+fn lts_year(http: &Client, base_url: &str) -> anyhow::Result<String> {
     let parent = base_url.rsplit_once('/').map_or(base_url, |(p, _)| p);
     let url = format!("{parent}/lts-info");
     let text = http.get_bytes(&url, SMALL_FILE_LIMIT)?;
@@ -141,7 +139,7 @@ struct Signed {
 
 fn fetch_release(
     root: &Root,
-    http: &Http,
+    http: &Client,
     upstream: &FlatcarUpstream,
     dir: &Path,
     version: &str,
@@ -157,24 +155,15 @@ fn fetch_release(
 
     let staging = cache::staging_dir(dir, version);
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    for Signed {
-        name,
-        sig_url,
-        mut sig,
-    } in files
-    {
+    for Signed { name, sig_url, sig } in files {
         let part = staging.join(format!("{name}.part"));
         let url = format!("{release_url}/{name}");
-        let mut progress = Progress::new(format!("{name} ({version})"));
-        http.download(&url, &part, &mut sig, &mut progress)?;
-        if let Err(err) = sig.verify(&key) {
-            download::discard(&part);
-            return Err(err).with_context(|| format!("checking {url} against {sig_url}"));
-        }
-        let verified = staging.join(name);
-        std::fs::rename(&part, &verified)
-            .with_context(|| format!("renaming {}", part.display()))?;
-        let _ = std::fs::remove_file(download::validator_path(&part));
+        let label = format!("{name} ({version})");
+        download::checked(http, &url, &part, label, sig, |sig| {
+            sig.verify(&key)
+                .with_context(|| format!("checking {url} against {sig_url}"))
+        })?;
+        download::keep(&part, &staging.join(name))?;
     }
     cache::publish(dir, &staging, version)?;
     complete(dir, version).context("the published release lacks its files")
@@ -183,7 +172,7 @@ fn fetch_release(
 /// Fetches the detached signature of `name`, falling back from the PXE kernel's
 /// to the identical image kernel's.
 fn signature_for(
-    http: &Http,
+    http: &Client,
     release_url: &str,
     version: &str,
     name: &'static str,
@@ -213,7 +202,7 @@ fn signature_for(
 /// signing subkey rotates). Only a key with the pinned fingerprint is cached.
 fn signing_key(
     root: &Root,
-    http: &Http,
+    http: &Client,
     upstream: &FlatcarUpstream,
     key_path: &Path,
     files: &[Signed],
@@ -250,40 +239,6 @@ fn signing_key(
         .and_then(|()| std::fs::rename(&tmp, key_path))
         .with_context(|| format!("writing {}", key_path.display()))?;
     Ok(key)
-}
-
-/// Removes all but the version in use and the newest other one, and stale
-/// staging directories of other versions.
-fn prune(dir: &Path, in_use: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut others = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_version =
-            |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.');
-        if name == in_use || name == format!(".{in_use}.partial") {
-            continue;
-        }
-        if let Some(v) = name
-            .strip_prefix('.')
-            .and_then(|n| n.strip_suffix(".partial"))
-        {
-            if is_version(v) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        } else if is_version(&name) && entry.path().is_dir() {
-            let modified = entry.metadata().and_then(|m| m.modified()).ok();
-            others.push((modified, entry.path()));
-        }
-    }
-    others.sort();
-    let keep = KEEP_VERSIONS - 1;
-    let remove = others.len().saturating_sub(keep);
-    for (_, path) in others.into_iter().take(remove) {
-        let _ = std::fs::remove_dir_all(path);
-    }
 }
 
 #[cfg(test)]

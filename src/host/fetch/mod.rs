@@ -12,6 +12,7 @@ pub mod progress;
 pub mod signature;
 
 use crate::base::paths::Root;
+use crate::host::http::Client;
 use crate::model::{EtcdSource, ImageSource, Model};
 
 pub use etcd::CachedEtcd;
@@ -39,10 +40,16 @@ pub fn update(root: &Root, model: &Model) -> anyhow::Result<Fetched> {
 }
 
 fn fetch(root: &Root, model: &Model, resolve: bool) -> anyhow::Result<Fetched> {
-    let http = download::Http::new();
+    let http = Client::for_downloads();
     let image = match &model.image.source {
         ImageSource::Flatcar { channel, upstream } => {
-            Some(match flatcar::cached(root, upstream).filter(|_| !resolve) {
+            // `update` resolves the release first; `ensure` takes what is cached.
+            let cached = if resolve {
+                None
+            } else {
+                flatcar::cached(root, upstream)
+            };
+            Some(match cached {
                 Some(image) => image,
                 None => flatcar::update(root, &http, channel, upstream)?,
             })
