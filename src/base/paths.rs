@@ -20,7 +20,8 @@ pub const DISCOVERY_URL_FILE: &str = "/run/coreos-cluster/discovery-url";
 pub fn vm_runtime_dir(instance: &str) -> String {
     format!("/run/coreos-cluster/vm-{instance}")
 }
-/// File names inside a VM's runtime directory.
+/// File names inside a VM's runtime directory: QEMU's QMP socket and the
+/// serial console's socket.
 pub const QMP_SOCKET: &str = "qmp.sock";
 pub const SERIAL_SOCKET: &str = "serial.sock";
 /// Held (flock) while `coreos-cluster console` is attached: one console at a time.
@@ -33,28 +34,29 @@ pub const KERNEL_STARTED_MARKER: &str = "kernel-started";
 pub const IMAGE_FILE: &str = "/run/coreos-cluster/image";
 /// The kernel's KSM switches and counters.
 pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
-/// The served trees by default: directories of our own (Arch's `/srv/http`
-/// is shared by every web server on the host).
 /// Persistent state: StateDirectory= of the cluster unit.
 pub const STATE_DIR: &str = "/var/lib/coreos-cluster";
 /// The image cache (Flatcar releases, etcd, the signing key).
 pub const DEFAULT_IMAGE_DIR: &str = "/var/lib/coreos-cluster/images";
+/// The served trees by default: directories of our own (Arch's `/srv/http`
+/// is shared by every web server on the host).
 pub const DEFAULT_HTTP_ROOT: &str = "/srv/coreos-cluster/http";
 pub const DEFAULT_TFTP_ROOT: &str = "/srv/coreos-cluster/tftp";
 /// nftables rules of isolated mode, written by `setup-network`, loaded with `nft -f`.
 pub const NAT_RULES_FILE: &str = "/run/coreos-cluster-network/nat.nft";
 /// Our directory inside the HTTP and TFTP roots.
 pub const SUBDIR: &str = "coreos-cluster";
-/// File names inside SUBDIR (and the pxelinux tree).
+/// The guests' configs below SUBDIR: the cloud-config and the Ignition config.
 pub const CLOUD_CONFIG: &str = "cloud-config.yaml";
-/// The Ignition config (also below SUBDIR).
 pub const IGNITION_CONFIG: &str = "config.ign";
+/// File names inside SUBDIR (and the pxelinux tree): the boot script, the
+/// kernel and the initrd.
 pub const IPXE_SCRIPT: &str = "boot.ipxe";
+pub const KERNEL: &str = "vmlinuz";
+pub const INITRD: &str = "initrd";
 /// The direct boot method's kernel command line, which `vm-exec` hands to
 /// QEMU's `-append` (the config server's address is known only to `prepare`).
 pub const DIRECT_CMDLINE: &str = "kernel-cmdline";
-pub const KERNEL: &str = "vmlinuz";
-pub const INITRD: &str = "initrd";
 /// Where the service user is looked up (below the root, like every path).
 pub const PASSWD_FILE: &str = "/etc/passwd";
 pub const GROUP_FILE: &str = "/etc/group";

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use coreos_cluster::base::names::CONFIG_UNIT;
 use coreos_cluster::base::paths::Root;
 use coreos_cluster::host::files::write_all;
-use coreos_cluster::logging::kmsg::{log, Priority};
+use coreos_cluster::logging::kmsg::log_error;
 use coreos_cluster::ops::load::load_model;
 use coreos_cluster::render::generator::{render, render_config_error};
 
@@ -29,20 +29,16 @@ fn main() -> ExitCode {
         Ok((sources, model)) => render(&model, &sources),
         Err(err) => {
             // A bad config must not break boot: start nothing, make it visible.
-            log(
-                Priority::Error,
-                &format!("{err}; no cluster units generated, see 'systemctl status {CONFIG_UNIT}'"),
-            );
+            log_error(&format!(
+                "{err}; no cluster units generated, see 'systemctl status {CONFIG_UNIT}'"
+            ));
             render_config_error()
         }
     };
     match write_all(normal_dir, &files) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            log(
-                Priority::Error,
-                &format!("cannot write to {}: {err}", normal_dir.display()),
-            );
+            log_error(&format!("cannot write to {}: {err}", normal_dir.display()));
             ExitCode::FAILURE
         }
     }

@@ -3,18 +3,14 @@
 
 use std::io::Write;
 
-/// Syslog priorities used here (syslog(3)).
-#[derive(Debug, Clone, Copy)]
-pub enum Priority {
-    Error = 3,
-    Info = 6,
-}
+/// The syslog priority of an error (syslog(3)): the generator logs nothing else.
+const ERROR_PRIORITY: u8 = 3;
 
-pub fn log(priority: Priority, message: &str) {
+pub fn log_error(message: &str) {
     // systemd sets $SYSTEMD_SCOPE for the generators it runs (systemd.generator(7)).
     if std::env::var_os("SYSTEMD_SCOPE").is_some() {
         if let Ok(mut kmsg) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-            let line = format!("<{}>coreos-cluster-generator: {message}\n", priority as u8);
+            let line = format!("<{ERROR_PRIORITY}>coreos-cluster-generator: {message}\n");
             if kmsg.write_all(line.as_bytes()).is_ok() {
                 return;
             }

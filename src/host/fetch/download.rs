@@ -24,14 +24,6 @@ pub trait Sink: Send {
     fn reset(&mut self);
 }
 
-/// A sink that ignores the data.
-pub struct NoSink;
-
-impl Sink for NoSink {
-    fn update(&mut self, _: &[u8]) {}
-    fn reset(&mut self) {}
-}
-
 /// Downloads `url` into `part`, then hands `sink` (which saw every byte) to
 /// `check`; a part file that fails it is deleted, never resumed nor kept.
 /// The caller [`keep`]s or [`discard`]s a part file that passed.
