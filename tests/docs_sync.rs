@@ -152,3 +152,52 @@ fn keys_are_spelled_section_dot_key() {
     }
     assert!(found.is_empty(), "{found:#?}");
 }
+
+/// A document as one line, so a phrase may wrap anywhere.
+fn flat(path: &str) -> String {
+    read(path).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Each document (path, phrases) says each of its phrases.
+fn assert_docs_say(docs: &[(&str, Vec<String>)]) {
+    for (path, phrases) in docs {
+        let text = flat(path);
+        for phrase in phrases {
+            assert!(text.contains(phrase.as_str()), "{path} lacks {phrase:?}");
+        }
+    }
+}
+
+/// Numbers the docs repeat: the powerdown grace's default and the bound of
+/// `stagger-sec = "auto"`.
+#[test]
+fn the_docs_numbers_are_the_codes() {
+    let grace = coreos_cluster::base::defaults::DEFAULT_POWERDOWN_TIMEOUT_SEC;
+    let auto = coreos_cluster::model::timeouts::AUTO_STAGGER_MAX.as_secs();
+    assert_docs_say(&[
+        (
+            "packaging/man/cluster.toml.5",
+            vec![
+                format!(".BR powerdown-timeout-sec \" (1-3600, {grace})\""),
+                format!("at most {auto} seconds after its start"),
+            ],
+        ),
+        (
+            "packaging/cluster.toml.example",
+            vec![
+                format!("#powerdown-timeout-sec = {grace}"),
+                format!("loaded its boot files (at most {auto} s)"),
+            ],
+        ),
+        (
+            "README.md",
+            vec![
+                format!("| `vm.powerdown-timeout-sec` | {grace} |"),
+                format!("printed its first line, or after {auto} s;"),
+                format!("`\"auto\"` counts as {auto} s"),
+                format!("at most {auto} s after its start |"),
+                format!("or after {auto} s at most"),
+            ],
+        ),
+    ]);
+}

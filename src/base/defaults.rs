@@ -11,6 +11,9 @@ pub const DEFAULT_BRIDGE: &str = "coreos-br0";
 pub const DEFAULT_SUBNET: &str = "10.77.0.0/24";
 pub const DEFAULT_MAC_PREFIX: &str = "52:54:00:12:34";
 pub const DEFAULT_MAX_NODES: u8 = 16;
+/// `vm.powerdown-timeout-sec`: how long a guest may take to power off after
+/// the ACPI power button before systemd terminates QEMU.
+pub const DEFAULT_POWERDOWN_TIMEOUT_SEC: u32 = 30;
 pub const PUBLIC_DISCOVERY_DEFAULT: &str = "https://discovery.etcd.io";
 
 /// The etcd release fetched by default, and its published SHA-256.

@@ -6,22 +6,31 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::base::paths::Root;
+use crate::model::timeouts;
 use crate::model::{Discovery, Model};
 use crate::ops::cluster;
 use crate::ops::status::{self, NodeStatus, Status};
 
 /// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
-///
-/// Starts coreos-vm@01 .. coreos-vm@NN (hex) with cluster.stagger-sec between
-/// them, waiting for each start job ("auto": the next one once the previous
-/// VM's kernel started, at most 20 s after its start; 0: all jobs at once,
-/// then waits for them all). Fails naming the nodes that did not start; nodes
-/// already started are left running. Refuses while another cluster size is
-/// active.
 #[derive(Debug, Args)]
+#[command(long_about = up_long_about())]
 pub struct Up {
     /// Number of nodes (the instance of coreos-cluster@N).
     size: String,
+}
+
+/// `up --help`, with the bound of "auto" from the code.
+fn up_long_about() -> String {
+    format!(
+        "Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).\n\n\
+         Starts coreos-vm@01 .. coreos-vm@NN (hex) with cluster.stagger-sec between \
+         them, waiting for each start job (\"auto\": the next one once the previous \
+         VM's kernel started, at most {} s after its start; 0: all jobs at once, \
+         then waits for them all). Fails naming the nodes that did not start; nodes \
+         already started are left running. Refuses while another cluster size is \
+         active.",
+        timeouts::AUTO_STAGGER_MAX.as_secs()
+    )
 }
 
 impl Up {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::base::defaults::DEFAULT_POWERDOWN_TIMEOUT_SEC;
 use crate::base::paths::Root;
 use crate::ops::vm::{self, VmExecError};
 
@@ -82,7 +83,7 @@ pub struct VmStop {
     #[arg(
         long,
         env = "COREOS_VM_POWERDOWN_TIMEOUT_SEC",
-        default_value_t = 30,
+        default_value_t = DEFAULT_POWERDOWN_TIMEOUT_SEC.into(),
         value_name = "SECONDS"
     )]
     timeout: u64,

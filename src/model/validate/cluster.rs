@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Checked, Checker};
+use crate::base::defaults::DEFAULT_POWERDOWN_TIMEOUT_SEC;
 use crate::base::text::quoted;
 use crate::config::{ConfigError, IntOrWord, Located, RawConfig, RawNode};
 use crate::model::values::*;
@@ -131,7 +132,7 @@ impl Checker<'_> {
                     1..=3600,
                     " s",
                 )?
-                .unwrap_or(30),
+                .unwrap_or(DEFAULT_POWERDOWN_TIMEOUT_SEC),
         })
     }
 
