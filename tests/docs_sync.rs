@@ -168,10 +168,14 @@ fn assert_docs_say(docs: &[(&str, Vec<String>)]) {
     }
 }
 
-/// Numbers the docs repeat: the powerdown grace's default and the bound of
-/// `stagger-sec = "auto"`.
+/// Numbers and names the docs repeat: the powerdown grace's default, the
+/// bound of `stagger-sec = "auto"`, pxelinux's files, the guest's user.
 #[test]
-fn the_docs_numbers_are_the_codes() {
+fn the_docs_numbers_and_names_are_the_codes() {
+    use coreos_cluster::base::names::GUEST_USER as user;
+    use coreos_cluster::base::paths::{
+        PXELINUX_BOOT_FILE as pxelinux, PXELINUX_LDLINUX as ldlinux,
+    };
     let grace = coreos_cluster::base::defaults::DEFAULT_POWERDOWN_TIMEOUT_SEC;
     let auto = coreos_cluster::model::timeouts::AUTO_STAGGER_MAX.as_secs();
     assert_docs_say(&[
@@ -180,6 +184,9 @@ fn the_docs_numbers_are_the_codes() {
             vec![
                 format!(".BR powerdown-timeout-sec \" (1-3600, {grace})\""),
                 format!("at most {auto} seconds after its start"),
+                format!("where {pxelinux} and {ldlinux} are."),
+                format!(".IR {pxelinux} \", \" {ldlinux} \", \""),
+                format!("OpenSSH public keys of the .B {user} user"),
             ],
         ),
         (
@@ -193,6 +200,7 @@ fn the_docs_numbers_are_the_codes() {
             "README.md",
             vec![
                 format!("| `vm.powerdown-timeout-sec` | {grace} |"),
+                format!("ssh to node N's address as `{user}`"),
                 format!("printed its first line, or after {auto} s;"),
                 format!("`\"auto\"` counts as {auto} s"),
                 format!("at most {auto} s after its start |"),

@@ -55,6 +55,10 @@ pub const GUEST_USER: &str = "core";
 /// Node i's tap is `coreos-tapNN`, NN its instance.
 pub const TAP_PREFIX: &str = "coreos-tap";
 
+/// The etcd release's binaries the guests get: the server and its client.
+pub const ETCDCTL: &str = "etcdctl";
+pub const ETCD_BINARIES: [&str; 2] = ["etcd", ETCDCTL];
+
 /// etcd's client and peer ports on every node.
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;

@@ -38,6 +38,12 @@ pub const KSM_DIR: &str = "/sys/kernel/mm/ksm";
 pub const STATE_DIR: &str = "/var/lib/coreos-cluster";
 /// The image cache (Flatcar releases, etcd, the signing key).
 pub const DEFAULT_IMAGE_DIR: &str = "/var/lib/coreos-cluster/images";
+/// In a channel's cache, the link to the release the nodes boot; it moves
+/// only once a whole release is verified.
+pub const CURRENT_LINK: &str = "current";
+/// Flatcar's PXE kernel and initrd, named in the cache as upstream names them.
+pub const FLATCAR_PXE_KERNEL: &str = "flatcar_production_pxe.vmlinuz";
+pub const FLATCAR_PXE_INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
 /// The served trees by default: directories of our own (Arch's `/srv/http`
 /// is shared by every web server on the host).
 pub const DEFAULT_HTTP_ROOT: &str = "/srv/coreos-cluster/http";
@@ -57,6 +63,10 @@ pub const INITRD: &str = "initrd";
 /// The direct boot method's kernel command line, which `vm-exec` hands to
 /// QEMU's `-append` (the config server's address is known only to `prepare`).
 pub const DIRECT_CMDLINE: &str = "kernel-cmdline";
+/// The pxelinux boot method's boot file, which DHCP hands out, and the
+/// library it loads, both copied from syslinux into the TFTP root.
+pub const PXELINUX_BOOT_FILE: &str = "pxelinux.0";
+pub const PXELINUX_LDLINUX: &str = "ldlinux.c32";
 /// Where the service user is looked up (below the root, like every path).
 pub const PASSWD_FILE: &str = "/etc/passwd";
 pub const GROUP_FILE: &str = "/etc/group";

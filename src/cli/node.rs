@@ -54,11 +54,9 @@ impl Console {
     }
 }
 
-/// Run ssh to a node as `core`, with options for throwaway VMs.
-///
-/// Host keys are neither checked nor recorded (they change at every boot);
-/// COMMAND, if given, runs on the node.
+/// Run ssh to a node as the guest's user, with options for throwaway VMs.
 #[derive(Debug, Args)]
+#[command(about = ssh_about(), long_about = ssh_long_about())]
 pub struct Ssh {
     #[command(flatten)]
     node: NodeArg,
@@ -70,6 +68,22 @@ pub struct Ssh {
     /// The command to run on the node (default: a login shell).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<OsString>,
+}
+
+/// `ssh --help`, naming the guest's user as the code does.
+fn ssh_about() -> String {
+    format!(
+        "Run ssh to a node as `{}`, with options for throwaway VMs",
+        names::GUEST_USER
+    )
+}
+
+fn ssh_long_about() -> String {
+    format!(
+        "{}.\n\nHost keys are neither checked nor recorded (they change at every boot); \
+         COMMAND, if given, runs on the node.",
+        ssh_about()
+    )
 }
 
 impl Ssh {

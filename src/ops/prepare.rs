@@ -173,7 +173,7 @@ fn check_boot_files(root: &Root, model: &Model) -> anyhow::Result<Vec<Install>> 
 }
 
 /// etcd and etcdctl, served where Ignition fetches them (`etcd/` of our
-/// HTTP directory), with their SHA-512, in `ETCD_BINARIES` order. A user's
+/// HTTP directory), with their SHA-512, in `names::ETCD_BINARIES` order. A user's
 /// `etcd.binary` brings its etcdctl from the same directory.
 fn etcd_binaries(
     root: &Root,
@@ -182,10 +182,10 @@ fn etcd_binaries(
 ) -> anyhow::Result<Vec<(Install, ServedFile)>> {
     let etcdctl = match &etcd.etcdctl {
         Some(path) => path.clone(),
-        None => etcd.etcd.with_file_name("etcdctl"),
+        None => etcd.etcd.with_file_name(names::ETCDCTL),
     };
     let mut out = Vec::new();
-    for (name, source) in ignition::ETCD_BINARIES.iter().zip([&etcd.etcd, &etcdctl]) {
+    for (name, source) in names::ETCD_BINARIES.iter().zip([&etcd.etcd, &etcdctl]) {
         let rel = format!("{}/{name}", ignition::ETCD_DIR);
         let cannot_use = || {
             format!(

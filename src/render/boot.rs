@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use askama::Template;
 
 use crate::base::names;
-use crate::base::paths::{DIRECT_CMDLINE, INITRD, IPXE_SCRIPT, KERNEL, SUBDIR};
+use crate::base::paths::{
+    DIRECT_CMDLINE, INITRD, IPXE_SCRIPT, KERNEL, PXELINUX_BOOT_FILE, PXELINUX_LDLINUX, SUBDIR,
+};
 use crate::config::Sources;
 use crate::model::{BootMethod, GuestConfigFormat, Model};
 use crate::render::guest::{
@@ -159,7 +161,7 @@ pub fn copies(model: &Model) -> Vec<Copy> {
         },
     ];
     if model.boot.method == BootMethod::Pxelinux {
-        for name in ["pxelinux.0", "ldlinux.c32"] {
+        for name in [PXELINUX_BOOT_FILE, PXELINUX_LDLINUX] {
             list.push(Copy {
                 source: model.boot.syslinux_dir.join(name),
                 dest: model.tftp_root.join(name),

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use askama::Template;
 
 use crate::base::names::{self, TAP_PREFIX};
-use crate::base::paths::IPXE_SCRIPT;
+use crate::base::paths::{IPXE_SCRIPT, PXELINUX_BOOT_FILE};
 use crate::config::Sources;
 use crate::model::{BootMethod, Model, NetworkMode, NodeIndex};
 use crate::render::output::{header, RenderedFile};
@@ -72,7 +72,7 @@ struct TapsNetwork<'a> {
 pub fn boot_filename(model: &Model, host: Ipv4Addr) -> Option<String> {
     match model.boot.method {
         BootMethod::Ipxe => Some(names::served_url(host, model.http_port, IPXE_SCRIPT)),
-        BootMethod::Pxelinux => Some("pxelinux.0".to_string()),
+        BootMethod::Pxelinux => Some(PXELINUX_BOOT_FILE.to_string()),
         BootMethod::Direct => None,
     }
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use nix::fcntl::{Flock, FlockArg};
 
+use crate::base::paths::CURRENT_LINK;
+
 /// Versions kept in a cache: the one in use and the one before.
 const KEEP_VERSIONS: usize = 2;
 
@@ -50,7 +52,7 @@ pub fn publish(dir: &Path, staging: &Path, name: &str) -> anyhow::Result<PathBuf
 
 /// Points `<dir>/current` at `name`, atomically (a new link renamed over the old).
 pub fn switch_current(dir: &Path, name: &str) -> anyhow::Result<()> {
-    let current = dir.join("current");
+    let current = dir.join(CURRENT_LINK);
     if std::fs::read_link(&current).is_ok_and(|t| t == Path::new(name)) {
         return Ok(());
     }
@@ -64,7 +66,7 @@ pub fn switch_current(dir: &Path, name: &str) -> anyhow::Result<()> {
 
 /// The version `<dir>/current` points at.
 pub fn current(dir: &Path) -> Option<String> {
-    let target = std::fs::read_link(dir.join("current")).ok()?;
+    let target = std::fs::read_link(dir.join(CURRENT_LINK)).ok()?;
     Some(target.to_str()?.to_string())
 }
 

@@ -11,10 +11,9 @@ use sha2::{Digest, Sha256};
 
 use super::cache;
 use super::download::{self, Sink};
+use crate::base::names::ETCD_BINARIES as BINARIES;
 use crate::base::paths::Root;
 use crate::host::http::Client;
-
-const BINARIES: [&str; 2] = ["etcd", "etcdctl"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedEtcd {

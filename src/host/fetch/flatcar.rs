@@ -9,12 +9,12 @@ use anyhow::{bail, Context};
 use super::cache;
 use super::download;
 use super::signature::{DetachedSig, SignatureError, SigningKey};
-use crate::base::paths::Root;
+use crate::base::paths::{
+    Root, FLATCAR_PXE_INITRD as PXE_INITRD, FLATCAR_PXE_KERNEL as PXE_KERNEL,
+};
 use crate::host::http::Client;
 use crate::model::FlatcarUpstream;
 
-pub const PXE_KERNEL: &str = "flatcar_production_pxe.vmlinuz";
-pub const PXE_INITRD: &str = "flatcar_production_pxe_image.cpio.gz";
 /// The same file as the PXE kernel; its `.sig` stands in when the PXE one is missing.
 const IMAGE_KERNEL: &str = "flatcar_production_image.vmlinuz";
 /// The cached signing key, shared by all channels (below the image dir).

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::{Checked, Checker};
 use crate::base::defaults::*;
-use crate::base::paths::DEFAULT_IMAGE_DIR;
+use crate::base::paths::{CURRENT_LINK, DEFAULT_IMAGE_DIR, FLATCAR_PXE_INITRD, FLATCAR_PXE_KERNEL};
 use crate::config::{Located, RawConfig, RawImage};
 use crate::model::values::*;
 use crate::model::*;
@@ -38,11 +38,10 @@ impl Checker<'_> {
                     .unwrap_or("stable")
                     .to_string();
                 let cache_dir = dir.join(format!("flatcar-{channel}"));
-                // The cache's `current` link moves only once a whole release is verified.
-                let current = cache_dir.join("current");
+                let current = cache_dir.join(CURRENT_LINK);
                 Ok(Image {
-                    kernel: current.join("flatcar_production_pxe.vmlinuz"),
-                    initrd: current.join("flatcar_production_pxe_image.cpio.gz"),
+                    kernel: current.join(FLATCAR_PXE_KERNEL),
+                    initrd: current.join(FLATCAR_PXE_INITRD),
                     source: ImageSource::Flatcar {
                         upstream: self.flatcar_upstream(r, &channel, cache_dir)?,
                         channel,

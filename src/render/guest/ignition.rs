@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::base::names::{served_base_url, GUEST_USER};
+use crate::base::names::{served_base_url, ETCD_BINARIES, GUEST_USER};
 use crate::model::Model;
 use crate::render::guest::{
     etcd_environment, EtcdBootstrap, ServedFile, ETCD_START_SCRIPT, PRIVATE_HOSTNAME, PRIVATE_IPV4,
@@ -23,7 +23,6 @@ pub const SPEC_VERSION: &str = "3.3.0";
 pub const MERGE_VERSIONS: &[&str] = &["3.0.0", "3.1.0", "3.2.0", "3.3.0"];
 /// The etcd binaries, below our directory of the HTTP root.
 pub const ETCD_DIR: &str = "etcd";
-pub const ETCD_BINARIES: [&str; 2] = ["etcd", "etcdctl"];
 /// The user's merged configs, below our directory of the HTTP root.
 pub const MERGE_DIR: &str = "merge";
 /// A merged config larger than this is refused (Ignition configs are small).

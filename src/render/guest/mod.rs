@@ -31,7 +31,7 @@ pub enum GuestInput<'a> {
         user_template: Option<&'a str>,
     },
     Ignition {
-        /// etcd and etcdctl, in `ignition::ETCD_BINARIES` order.
+        /// etcd and etcdctl, in `names::ETCD_BINARIES` order.
         etcd: &'a [ServedFile; 2],
         merges: &'a [ServedFile],
     },
