@@ -62,6 +62,9 @@ pub const ETCD_BINARIES: [&str; 2] = ["etcd", ETCDCTL];
 /// etcd's client and peer ports on every node.
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;
+/// etcd's client port before 2.0; the guests' etcd listens there too, for
+/// clients of that time.
+pub const ETCD_LEGACY_CLIENT_PORT: u16 = 4001;
 
 /// The `coreos-vm@` instance name of a node: `01`..`ff`.
 pub fn vm_instance(node: NodeIndex) -> String {
@@ -168,14 +171,20 @@ pub fn served_url(host: Ipv4Addr, port: u16, file: &str) -> String {
     format!("{}/{file}", served_base_url(host, port))
 }
 
-/// An etcd peer URL, as `initial-cluster` lists members.
-pub fn etcd_peer_url(ip: Ipv4Addr) -> String {
-    format!("http://{ip}:{ETCD_PEER_PORT}")
+/// An etcd peer URL, as `initial-cluster` lists members. `host` is an
+/// address, or a placeholder nginx fills in (`$private_ipv4`).
+pub fn etcd_peer_url(host: impl fmt::Display) -> String {
+    format!("http://{host}:{ETCD_PEER_PORT}")
 }
 
 /// An etcd client URL, where `/health` answers.
-pub fn etcd_client_url(ip: Ipv4Addr) -> String {
-    format!("http://{ip}:{ETCD_CLIENT_PORT}")
+pub fn etcd_client_url(host: impl fmt::Display) -> String {
+    format!("http://{host}:{ETCD_CLIENT_PORT}")
+}
+
+/// An etcd client URL on the legacy port.
+pub fn etcd_legacy_client_url(host: impl fmt::Display) -> String {
+    format!("http://{host}:{ETCD_LEGACY_CLIENT_PORT}")
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 //! cloud-config): the etcd settings, the cluster's identity, the per-node
 //! placeholders nginx fills in, and the etcd start script.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use crate::base::names::{self, NodeIndex, ETCD_CLIENT_PORT, ETCD_PEER_PORT};
+use crate::base::names::{self, NodeIndex};
 use crate::base::paths::{CLOUD_CONFIG, IGNITION_CONFIG, SUBDIR};
 use crate::model::{Discovery, GuestConfigFormat, Model, NetworkMode};
 
@@ -120,20 +121,19 @@ pub fn etcd_settings(bootstrap: &EtcdBootstrap) -> Vec<(&'static str, String)> {
             ("initial_cluster_token", token.clone()),
         ]),
     }
+    let any = Ipv4Addr::UNSPECIFIED;
     settings.extend([
-        (
-            "advertise_client_urls",
-            format!("http://{ip}:{ETCD_CLIENT_PORT}"),
-        ),
-        (
-            "initial_advertise_peer_urls",
-            format!("http://{ip}:{ETCD_PEER_PORT}"),
-        ),
+        ("advertise_client_urls", names::etcd_client_url(ip)),
+        ("initial_advertise_peer_urls", names::etcd_peer_url(ip)),
         (
             "listen_client_urls",
-            format!("http://0.0.0.0:{ETCD_CLIENT_PORT},http://0.0.0.0:4001"),
+            format!(
+                "{},{}",
+                names::etcd_client_url(any),
+                names::etcd_legacy_client_url(any)
+            ),
         ),
-        ("listen_peer_urls", format!("http://{ip}:{ETCD_PEER_PORT}")),
+        ("listen_peer_urls", names::etcd_peer_url(ip)),
     ]);
     settings
 }
