@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use coreos_cluster::base::defaults::FLATCAR_SIGNING_KEY_FINGERPRINT;
 use coreos_cluster::host::fetch::download::Sink;
-use coreos_cluster::host::fetch::flatcar::parse_version_txt;
 use coreos_cluster::host::fetch::signature::{DetachedSig, SignatureError, SigningKey};
+use coreos_cluster::host::image_version::parse_version_txt;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

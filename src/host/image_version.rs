@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use crate::base::paths::Root;
-use crate::model::{Image, ImageSource};
+use anyhow::{bail, Context};
 
-/// Keys of version.txt that name the release, newest naming first.
-const VERSION_KEYS: [&str; 2] = ["FLATCAR_VERSION=", "COREOS_VERSION="];
+use crate::base::paths::Root;
+use crate::model::values::is_release_version;
+use crate::model::{Image, ImageSource};
 
 /// One line describing the image in use, e.g. `flatcar-stable 3975.2.0`.
 pub fn describe(image: &Image, root: &Root, fetched_version: Option<&str>) -> String {
@@ -30,18 +30,36 @@ pub fn describe(image: &Image, root: &Root, fetched_version: Option<&str>) -> St
 }
 
 fn read_version(file: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|line| {
-        VERSION_KEYS
-            .iter()
-            .find_map(|key| line.strip_prefix(key))
-            .map(|v| v.trim().to_string())
-    })
+    parse_version_txt(&std::fs::read_to_string(file).ok()?).ok()
+}
+
+/// The release a `version.txt` names: its `FLATCAR_VERSION`, which must be
+/// a release version (it becomes a path and a URL).
+pub fn parse_version_txt(text: &str) -> anyhow::Result<String> {
+    let field = |key: &str| text.lines().find_map(|l| l.trim().strip_prefix(key));
+    // Early Flatcar releases (2018), and CoreOS, wrote the CoreOS key.
+    let version = field("FLATCAR_VERSION=")
+        .or_else(|| field("COREOS_VERSION="))
+        .context("no FLATCAR_VERSION line")?
+        .trim_matches(['"', '\'']);
+    if !is_release_version(version) {
+        bail!("FLATCAR_VERSION={version:?} is not a version number");
+    }
+    Ok(version.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_txt_names_the_release() {
+        let text = "FLATCAR_BUILD=4593\nFLATCAR_VERSION=4593.2.3\nFLATCAR_SDK_VERSION=1\n";
+        assert_eq!(parse_version_txt(text).unwrap(), "4593.2.3");
+        assert!(parse_version_txt("FLATCAR_VERSION=../../etc\n").is_err());
+        assert!(parse_version_txt("FLATCAR_VERSION=\n").is_err());
+        assert!(parse_version_txt("nothing\n").is_err());
+    }
 
     #[test]
     fn the_version_comes_from_version_txt_else_the_kernel_path() {

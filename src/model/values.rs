@@ -254,13 +254,15 @@ pub fn check_ssh_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A release version as used in paths and URLs: digits and dots.
+/// Whether a text is a release version as used in paths and URLs: numbers
+/// joined by dots, such as `4593.2.3`.
+pub fn is_release_version(text: &str) -> bool {
+    text.split('.')
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
 pub fn check_release_version(value: &str) -> Result<String, String> {
-    let ok = !value.is_empty()
-        && value
-            .split('.')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-    if ok {
+    if is_release_version(value) {
         Ok(value.to_string())
     } else {
         Err(format!(

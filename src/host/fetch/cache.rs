@@ -9,6 +9,7 @@ use anyhow::Context;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::base::paths::CURRENT_LINK;
+use crate::model::values::is_release_version;
 
 /// Versions kept in a cache: the one in use and the one before.
 const KEEP_VERSIONS: usize = 2;
@@ -79,8 +80,6 @@ pub fn prune(dir: &Path, in_use: &str) {
     let mut others = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_version =
-            |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.');
         if name == in_use || name == format!(".{in_use}.partial") {
             continue;
         }
@@ -88,10 +87,10 @@ pub fn prune(dir: &Path, in_use: &str) {
             .strip_prefix('.')
             .and_then(|n| n.strip_suffix(".partial"))
         {
-            if is_version(v) {
+            if is_release_version(v) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
-        } else if is_version(&name) && entry.path().is_dir() {
+        } else if is_release_version(&name) && entry.path().is_dir() {
             let modified = entry.metadata().and_then(|m| m.modified()).ok();
             others.push((modified, entry.path()));
         }

@@ -13,6 +13,7 @@ use crate::base::paths::{
     Root, FLATCAR_PXE_INITRD as PXE_INITRD, FLATCAR_PXE_KERNEL as PXE_KERNEL,
 };
 use crate::host::http::Client;
+use crate::host::image_version::parse_version_txt;
 use crate::model::FlatcarUpstream;
 
 /// The same file as the PXE kernel; its `.sig` stands in when the PXE one is missing.
@@ -89,23 +90,6 @@ pub fn resolve_current(http: &Client, channel: &str, base_url: &str) -> anyhow::
     let url = format!("{base_url}/{current}/version.txt");
     let text = http.get_bytes(&url, SMALL_FILE_LIMIT)?;
     parse_version_txt(&String::from_utf8_lossy(&text)).with_context(|| format!("reading {url}"))
-}
-
-pub fn parse_version_txt(text: &str) -> anyhow::Result<String> {
-    let field = |key: &str| text.lines().find_map(|l| l.trim().strip_prefix(key));
-    // Early Flatcar releases (2018) still wrote the CoreOS key.
-    let version = field("FLATCAR_VERSION=")
-        .or_else(|| field("COREOS_VERSION="))
-        .context("no FLATCAR_VERSION line")?
-        .trim_matches(['"', '\'']);
-    let valid = !version.is_empty()
-        && version
-            .split('.')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-    if !valid {
-        bail!("FLATCAR_VERSION={version:?} is not a version number");
-    }
-    Ok(version.to_string())
 }
 
 /// The newest supported LTS stream, from `lts-info` next to the board directory:
@@ -244,14 +228,6 @@ fn signing_key(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn version_txt_names_the_release() {
-        let text = "FLATCAR_BUILD=4593\nFLATCAR_VERSION=4593.2.3\nFLATCAR_SDK_VERSION=1\n";
-        assert_eq!(parse_version_txt(text).unwrap(), "4593.2.3");
-        assert!(parse_version_txt("FLATCAR_VERSION=../../etc\n").is_err());
-        assert!(parse_version_txt("nothing\n").is_err());
-    }
 
     #[test]
     fn newest_supported_lts_stream_wins() {
