@@ -7,8 +7,6 @@
 //! The data is hashed while it downloads ([`Sink`]); checking the signature
 //! afterwards costs one public-key operation.
 
-use std::fmt;
-
 use digest::DynDigest;
 use pgp::composed::{Deserializable, SignedPublicKey, SignedPublicSubKey};
 use pgp::crypto::hash::HashAlgorithm;
@@ -16,6 +14,7 @@ use pgp::packet::{RevocationCode, Signature, SignatureType, SignatureVersionSpec
 use pgp::types::{KeyDetails, VerifyingKey};
 
 use super::download::Sink;
+use crate::base::hex::upper_hex;
 
 /// Why a key or signature was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -291,12 +290,4 @@ fn age(secs: u64) -> String {
         s if s >= 3600 => format!("{} hours", s / 3600),
         s => format!("{s} s"),
     }
-}
-
-fn upper_hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        use fmt::Write;
-        let _ = write!(s, "{b:02X}");
-        s
-    })
 }
