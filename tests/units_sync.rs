@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use coreos_cluster::base::{names, paths};
 use coreos_cluster::config::{self, Source, Sources};
 use coreos_cluster::model::{timeouts, Model};
 
@@ -40,4 +41,60 @@ fn the_vm_units_stop_fallback_is_what_the_generator_writes_by_default() {
     let vm = unit("coreos-vm@.service");
     let stop = timeouts::vm_stop(&default_model()).as_secs().to_string();
     assert_eq!(settings(&vm, "TimeoutStopSec"), [stop]);
+}
+
+/// A path below /run as a unit spells it: `%t/...`.
+fn in_runtime_dir(path: &str) -> String {
+    format!(
+        "%t/{}",
+        path.strip_prefix("/run/").expect("a path below /run")
+    )
+}
+
+#[test]
+fn the_network_unit_loads_and_deletes_our_nftables_table() {
+    let network = unit("coreos-cluster-network.service");
+    let rules = in_runtime_dir(paths::NAT_RULES_FILE);
+    assert_eq!(
+        settings(&network, "ExecStartPost"),
+        [format!("/usr/bin/nft -f {rules}")]
+    );
+    assert_eq!(
+        settings(&network, "ExecStopPost"),
+        [format!(
+            "-/usr/bin/nft delete table ip {}",
+            names::NFT_TABLE
+        )]
+    );
+    // setup-network writes the rules into the unit's runtime directory.
+    let dir = Path::new(paths::NAT_RULES_FILE).parent().unwrap();
+    assert_eq!(
+        settings(&network, "RuntimeDirectory"),
+        [dir.strip_prefix("/run").unwrap().to_str().unwrap()]
+    );
+}
+
+#[test]
+fn the_vm_unit_names_the_machine_and_its_sockets_as_the_code_does() {
+    let vm = unit("coreos-vm@.service");
+    let dir = paths::vm_runtime_dir("%i");
+    assert_eq!(
+        settings(&vm, "RuntimeDirectory"),
+        [dir.strip_prefix("/run/").unwrap()]
+    );
+    let qmp = in_runtime_dir(&format!("{dir}/{}", paths::QMP_SOCKET));
+    let serial = in_runtime_dir(&format!("{dir}/{}", paths::SERIAL_SOCKET));
+    let exec_start = &settings(&vm, "ExecStart")[0];
+    let name = format!(" -name {} ", names::machine_name("%i"));
+    assert!(exec_start.contains(&name), "{exec_start}");
+    let qmp_arg = format!(" -qmp unix:{qmp},server=on,wait=off ");
+    assert!(exec_start.contains(&qmp_arg), "{exec_start}");
+    assert_eq!(
+        settings(&vm, "ExecStop"),
+        [format!("/usr/bin/coreos-cluster vm-stop {qmp}")]
+    );
+    let started = format!("/usr/bin/coreos-cluster vm-started {qmp}");
+    assert!(settings(&vm, "ExecStartPost").contains(&started));
+    // The comment that tells `coreos-cluster console`'s socket.
+    assert!(vm.contains(&format!("({serial} for `coreos-cluster")));
 }

@@ -52,6 +52,9 @@ pub const MACHINE_PREFIX: &str = "coreos-vm-";
 /// The guest's user for `coreos-cluster ssh` (Flatcar and CoreOS: `core`).
 pub const GUEST_USER: &str = "core";
 
+/// Our nftables table (isolated mode); the network unit deletes it when it stops.
+pub const NFT_TABLE: &str = "coreos-cluster";
+
 /// Node i's tap is `coreos-tapNN`, NN its instance.
 pub const TAP_PREFIX: &str = "coreos-tap";
 

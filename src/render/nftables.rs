@@ -5,13 +5,11 @@
 
 use askama::Template;
 
+use crate::base::names::NFT_TABLE;
 use crate::base::paths::NAT_RULES_FILE;
 use crate::config::Sources;
 use crate::model::{Model, NetworkMode};
 use crate::render::output::{header, RenderedFile};
-
-/// Our nftables table; the network unit deletes it when it stops.
-pub const NFT_TABLE: &str = "coreos-cluster";
 
 #[derive(Template)]
 #[template(path = "network/nat.nft", escape = "none")]
