@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::base::defaults::DEFAULT_POWERDOWN_TIMEOUT_SEC;
 use crate::base::paths::Root;
+use crate::model::timeouts::QMP_GREETING_TIMEOUT;
 use crate::ops::vm::{self, VmExecError};
 
 /// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
@@ -53,7 +54,7 @@ pub struct VmStarted {
     qmp_socket: PathBuf,
 
     /// Give up after this many seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    #[arg(long, default_value_t = QMP_GREETING_TIMEOUT.as_secs(), value_name = "SECONDS")]
     timeout: u64,
 
     /// The unit's main process, vm-exec (systemd sets $MAINPID); stop

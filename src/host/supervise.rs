@@ -23,7 +23,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -33,6 +33,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::host::qmp::Qmp;
+use crate::model::timeouts::{IPXE_BANNER_WAIT, QMP_ANSWER_TIME};
 
 /// The signal `machinectl poweroff` sends to a machine's leader.
 pub fn poweroff_signal() -> i32 {
@@ -162,21 +163,21 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Presses Enter on the VM's keyboard; iPXE's banner takes it as "go on".
 fn press_key(qmp_socket: &Path) {
-    // Within the banner's own 2 s: later, the wait is over anyway.
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + IPXE_BANNER_WAIT;
     let keys = serde_json::json!({ "keys": [{ "type": "qcode", "data": "ret" }] });
     let sent = Qmp::connect(qmp_socket, deadline)
         .and_then(|mut qmp| qmp.execute_with("send-key", keys, deadline));
+    let wait = IPXE_BANNER_WAIT.as_secs();
     match sent {
         Ok(_) => {
-            tracing::info!("iPXE's banner: key pressed, the boot goes on without its 2 s wait")
+            tracing::info!("iPXE's banner: key pressed, the boot goes on without its {wait} s wait")
         }
-        Err(err) => tracing::warn!("iPXE's banner: no key pressed, it waits 2 s: {err:#}"),
+        Err(err) => tracing::warn!("iPXE's banner: no key pressed, it waits {wait} s: {err:#}"),
     }
 }
 
 fn acpi_powerdown(qmp_socket: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + QMP_ANSWER_TIME;
     let sent = Qmp::connect(qmp_socket, deadline)
         .and_then(|mut qmp| qmp.execute("system_powerdown", deadline));
     match sent {

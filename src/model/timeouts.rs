@@ -36,6 +36,15 @@ pub const HTTP_STALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// `down`'s wait when the config cannot be read at stop time: enough for the
 /// largest powerdown grace the config allows.
 pub const DOWN_WAIT_UNKNOWN: Duration = Duration::from_secs(3600 + 2 * 15);
+/// How long `vm-started` waits for a new QEMU's QMP greeting: well inside
+/// VM_START_TIMEOUT, so `up` hears why a start failed.
+pub const QMP_GREETING_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a running QEMU may take to answer a QMP command (the ACPI power
+/// button, from `vm-stop` or `machinectl poweroff`).
+pub const QMP_ANSWER_TIME: Duration = Duration::from_secs(5);
+/// iPXE's "Press Ctrl-B" banner waits this long for a key; a key pressed
+/// later is of no use, so it is also the deadline for pressing one.
+pub const IPXE_BANNER_WAIT: Duration = Duration::from_secs(2);
 
 fn secs(n: u32) -> Duration {
     Duration::from_secs(n.into())
@@ -95,6 +104,7 @@ mod tests {
         assert_eq!(down_wait(&m).as_secs(), 3630);
         assert_eq!(cluster_stop(&m).as_secs(), 3645);
         assert!(down_wait(&m) <= DOWN_WAIT_UNKNOWN);
+        assert!(QMP_GREETING_TIMEOUT < VM_START_TIMEOUT);
         // 3 nodes started 600 s apart, each allowed 90 s, after prepare.
         assert_eq!(cluster_start(&m).as_secs(), 120 + 3 * 690);
         let d = model("");

@@ -12,12 +12,10 @@ use crate::base::paths::{self, Root};
 use crate::host::procs::{self, QemuProcesses};
 use crate::host::qmp::Qmp;
 use crate::host::{machined, supervise};
+use crate::model::timeouts::QMP_ANSWER_TIME;
 use crate::model::{BootMethod, Model};
 use crate::ops::load::load_model;
 use crate::render::boot;
-
-/// How long a running QEMU may take to answer a QMP command.
-const QMP_ANSWER_TIME: Duration = Duration::from_secs(5);
 
 /// Why `vm-exec` did not run QEMU.
 #[derive(Debug, thiserror::Error)]
