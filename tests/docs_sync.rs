@@ -169,10 +169,15 @@ fn assert_docs_say(docs: &[(&str, Vec<String>)]) {
 }
 
 /// Numbers and names the docs repeat: the powerdown grace's default, the
-/// bound of `stagger-sec = "auto"`, pxelinux's files, the guest's user.
+/// bound of `stagger-sec = "auto"`, the timeouts' margins, pxelinux's files,
+/// the guest's user.
 #[test]
 fn the_docs_numbers_and_names_are_the_codes() {
     use coreos_cluster::base::names::GUEST_USER as user;
+    use coreos_cluster::model::timeouts::{PREPARE_BUDGET, STOP_MARGIN, VM_START_TIMEOUT};
+    let margin = STOP_MARGIN.as_secs();
+    let prepare = PREPARE_BUDGET.as_secs();
+    let start = VM_START_TIMEOUT.as_secs();
     use coreos_cluster::base::paths::{
         PXELINUX_BOOT_FILE as pxelinux, PXELINUX_LDLINUX as ldlinux,
     };
@@ -205,6 +210,18 @@ fn the_docs_numbers_and_names_are_the_codes() {
                 format!("`\"auto\"` counts as {auto} s"),
                 format!("at most {auto} s after its start |"),
                 format!("or after {auto} s at most"),
+                format!("`vm.powerdown-timeout-sec` + {margin} s; `down` waits {margin} s longer"),
+                format!("`TimeoutStopSec=` is {margin} s longer again"),
+                format!("its `TimeoutStartSec=` is {prepare} s (prepare"),
+                format!("(`stagger-sec` + {start} s, `up`'s bound"),
+                // The worked example: a grace of 3600 s; 3 nodes 600 s apart.
+                format!(
+                    "that is {}, {} and {} s;",
+                    3600 + margin,
+                    3600 + 2 * margin,
+                    3600 + 3 * margin
+                ),
+                format!("a start may take {} s", prepare + 3 * (600 + start)),
             ],
         ),
     ]);

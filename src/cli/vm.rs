@@ -12,16 +12,11 @@ use crate::model::timeouts::QMP_GREETING_TIMEOUT;
 use crate::ops::vm::{self, VmExecError};
 
 /// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
-pub const EXIT_BAD_INSTANCE: i32 = 78;
+const EXIT_BAD_INSTANCE: i32 = 78;
 
 /// Check a coreos-vm@ instance name, then run QEMU (ExecStart=).
-///
-/// Exits with status 78 when the instance is not a node number, so systemd
-/// does not restart it; any other failure (the config, the files `prepare`
-/// writes) exits 1, which Restart=on-failure retries. Otherwise runs the command with a serial console
-/// socket that also logs to the journal, turns SIGRTMIN+4 (machinectl
-/// poweroff) into an ACPI powerdown, and exits as QEMU exits.
 #[derive(Debug, Args)]
+#[command(long_about = vm_exec_long_about())]
 pub struct VmExec {
     /// The instance: the node number as two lowercase hex digits.
     instance: String,
@@ -29,6 +24,18 @@ pub struct VmExec {
     /// QEMU's command line.
     #[arg(last = true, required = true)]
     command: Vec<std::ffi::OsString>,
+}
+
+/// `vm-exec --help`, with the exit status from the code.
+fn vm_exec_long_about() -> String {
+    format!(
+        "Check a coreos-vm@ instance name, then run QEMU (ExecStart=).\n\n\
+         Exits with status {EXIT_BAD_INSTANCE} when the instance is not a node number, so \
+         systemd does not restart it; any other failure (the config, the files `prepare` \
+         writes) exits 1, which Restart=on-failure retries. Otherwise runs the command \
+         with a serial console socket that also logs to the journal, turns SIGRTMIN+4 \
+         (machinectl poweroff) into an ACPI powerdown, and exits as QEMU exits."
+    )
 }
 
 impl VmExec {
@@ -114,5 +121,15 @@ pub struct VmRegister {
 impl VmRegister {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         vm::vm_register(root, &self.instance, self.leader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_vm_unit_does_not_restart_an_instance_vm_exec_refused() {
+        let unit = include_str!("../../units/coreos-vm@.service");
+        let setting = format!("RestartPreventExitStatus={}", super::EXIT_BAD_INSTANCE);
+        assert!(unit.lines().any(|line| line == setting), "{setting}");
     }
 }
