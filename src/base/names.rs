@@ -47,7 +47,7 @@ pub const TFTP_UNIT: &str = "coreos-cluster-tftp.service";
 pub const SERVICE_USER: &str = "coreos-cluster";
 
 /// Node i is registered with systemd-machined as `coreos-vm-NN` (QEMU's `-name` too).
-pub const MACHINE_PREFIX: &str = "coreos-vm-";
+const MACHINE_PREFIX: &str = "coreos-vm-";
 
 /// The guest's user for `coreos-cluster ssh` (Flatcar and CoreOS: `core`).
 pub const GUEST_USER: &str = "core";
@@ -64,10 +64,10 @@ pub const ETCD_BINARIES: [&str; 2] = ["etcd", ETCDCTL];
 
 /// etcd's client and peer ports on every node.
 pub const ETCD_CLIENT_PORT: u16 = 2379;
-pub const ETCD_PEER_PORT: u16 = 2380;
+const ETCD_PEER_PORT: u16 = 2380;
 /// etcd's client port before 2.0; the guests' etcd listens there too, for
 /// clients of that time.
-pub const ETCD_LEGACY_CLIENT_PORT: u16 = 4001;
+const ETCD_LEGACY_CLIENT_PORT: u16 = 4001;
 
 /// The `coreos-vm@` instance name of a node: `01`..`ff`.
 pub fn vm_instance(node: NodeIndex) -> String {

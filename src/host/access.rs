@@ -53,7 +53,7 @@ impl ServiceUser {
     }
 
     /// Whether the permission bits let this user read a file like `meta`.
-    pub fn can_read(&self, meta: &std::fs::Metadata) -> bool {
+    fn can_read(&self, meta: &std::fs::Metadata) -> bool {
         let mode = meta.mode();
         if self.uid == Some(meta.uid()) {
             mode & 0o400 != 0

@@ -13,7 +13,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
 
 /// Ctrl-] detaches.
-pub const ESCAPE: u8 = 0x1d;
+const ESCAPE: u8 = 0x1d;
 pub const ESCAPE_NAME: &str = "Ctrl-]";
 
 /// How a console session ended.

@@ -70,7 +70,7 @@ pub fn ensure_free(listen: Listen) -> anyhow::Result<()> {
 
 /// The processes (pid, name) with a socket bound to `port` on `address` or
 /// on every address; empty when /proc does not show them.
-pub fn holders(address: Ipv4Addr, port: u16, transport: Transport) -> Vec<(u32, String)> {
+fn holders(address: Ipv4Addr, port: u16, transport: Transport) -> Vec<(u32, String)> {
     let inodes = socket_inodes(address, port, transport);
     if inodes.is_empty() {
         return Vec::new();

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use serde_json::Value;
 
 /// QMP's greeting, replies and events are a few hundred bytes each.
-pub const MAX_MESSAGE: usize = 64 * 1024;
+const MAX_MESSAGE: usize = 64 * 1024;
 
 pub struct Qmp {
     stream: UnixStream,
@@ -25,7 +25,7 @@ pub struct Qmp {
 /// The deadline passed before QEMU answered.
 #[derive(Debug, thiserror::Error)]
 #[error("QEMU did not answer on QMP in time")]
-pub struct TimedOut;
+struct TimedOut;
 
 impl Qmp {
     /// Connects and completes the greeting and `qmp_capabilities`, all

@@ -36,7 +36,7 @@ use crate::host::qmp::Qmp;
 use crate::model::timeouts::{IPXE_BANNER_WAIT, QMP_ANSWER_TIME};
 
 /// The signal `machinectl poweroff` sends to a machine's leader.
-pub fn poweroff_signal() -> i32 {
+fn poweroff_signal() -> i32 {
     nix::libc::SIGRTMIN() + 4
 }
 
@@ -65,7 +65,7 @@ const CARRY: usize = 64;
 /// QEMU's arguments for a serial console on `socket` that also logs every
 /// byte to the file descriptor `log_fd`. One client at a time; output with no
 /// client attached is not held back (it still reaches the log).
-pub fn serial_args(socket: &Path, log_fd: i32) -> Vec<OsString> {
+fn serial_args(socket: &Path, log_fd: i32) -> Vec<OsString> {
     let mut chardev = OsString::from("socket,id=serial0,path=");
     chardev.push(socket.as_os_str());
     chardev.push(",server=on,wait=off,logfile=/dev/fdset/1,logappend=on");

@@ -30,7 +30,7 @@ impl Subnet {
     }
 
     /// Number of host addresses (network and broadcast excluded).
-    pub fn host_count(self) -> u32 {
+    fn host_count(self) -> u32 {
         (1u32 << (32 - self.prefix_len)).saturating_sub(2)
     }
 

@@ -51,7 +51,7 @@ fn secs(n: u32) -> Duration {
 }
 
 /// The longest `up` waits from one VM's start to the next.
-pub fn stagger_max(stagger: Stagger) -> Duration {
+fn stagger_max(stagger: Stagger) -> Duration {
     match stagger {
         Stagger::Fixed(sec) => secs(sec),
         Stagger::Auto => AUTO_STAGGER_MAX,

@@ -48,7 +48,7 @@ fn other_active_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<Optio
 }
 
 /// Refuses when another cluster size is active: both would drive coreos-vm@01...
-pub fn refuse_other_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<()> {
+fn refuse_other_cluster(systemd: &dyn Systemd, size: u8) -> anyhow::Result<()> {
     if let Some(unit) = other_active_cluster(systemd, size)? {
         bail!(
             "{} is {}: one cluster at a time drives coreos-vm@01..; stop it first \

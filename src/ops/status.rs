@@ -16,7 +16,7 @@ use crate::model::{Model, NetworkMode, NodeIndex};
 use crate::ops::load::load_model;
 
 /// Bumped on any incompatible change of the JSON below.
-pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Serialize)]
 pub struct Status {

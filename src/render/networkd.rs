@@ -69,7 +69,7 @@ struct TapsNetwork<'a> {
 
 /// The URL (iPXE) or TFTP path (pxelinux) that DHCP hands out as boot
 /// file; none when QEMU loads the kernel itself.
-pub fn boot_filename(model: &Model, host: Ipv4Addr) -> Option<String> {
+fn boot_filename(model: &Model, host: Ipv4Addr) -> Option<String> {
     match model.boot.method {
         BootMethod::Ipxe => Some(names::served_url(host, model.http_port, IPXE_SCRIPT)),
         BootMethod::Pxelinux => Some(PXELINUX_BOOT_FILE.to_string()),

@@ -35,7 +35,7 @@ pub fn run_generator(root: &Path) -> Result<GeneratorRun, Failed> {
         .arg(&normal)
         .arg(out.path().join("early"))
         .arg(out.path().join("late"))
-        .env("COREOS_CLUSTER_ROOT", root)
+        .env(coreos_cluster::base::paths::ROOT_ENV, root)
         .env_remove("SYSTEMD_SCOPE")
         .env_remove("JOURNAL_STREAM")
         .output()?;

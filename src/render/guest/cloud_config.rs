@@ -12,7 +12,7 @@ use crate::render::guest::{etcd_settings, EtcdBootstrap};
 use crate::render::output::{header, render_template};
 
 /// The placeholder a user's own template uses, as in the classic recipe.
-pub const DISCOVERY_PLACEHOLDER: &str = "<DISCOVERY_URL>";
+const DISCOVERY_PLACEHOLDER: &str = "<DISCOVERY_URL>";
 
 /// What `check` refuses of a user's template, before `prepare` renders it:
 /// the placeholder where no discovery URL is allocated.

@@ -18,21 +18,21 @@ use crate::render::guest::{
 
 /// The spec version emitted: Flatcar documents it, Debian 12's Ignition 2.14
 /// and current Flatcar's accept it.
-pub const SPEC_VERSION: &str = "3.3.0";
+const SPEC_VERSION: &str = "3.3.0";
 /// Spec versions a user's merged config may have (what Ignition 2.14 reads).
 pub const MERGE_VERSIONS: &[&str] = &["3.0.0", "3.1.0", "3.2.0", "3.3.0"];
 /// The etcd binaries, below our directory of the HTTP root.
 pub const ETCD_DIR: &str = "etcd";
 /// The user's merged configs, below our directory of the HTTP root.
-pub const MERGE_DIR: &str = "merge";
+const MERGE_DIR: &str = "merge";
 /// A merged config larger than this is refused (Ignition configs are small).
 pub const MERGE_MAX_BYTES: u64 = 1 << 20;
 
 /// Where things go on the guest.
-pub const GUEST_BIN_DIR: &str = "/opt/bin";
-pub const GUEST_ETCD_UNIT: &str = "coreos-cluster-etcd.service";
-pub const GUEST_ETCD_SCRIPT: &str = "/opt/bin/coreos-cluster-etcd";
-pub const GUEST_ETCD_ENV: &str = "/etc/coreos-cluster/etcd.env";
+const GUEST_BIN_DIR: &str = "/opt/bin";
+const GUEST_ETCD_UNIT: &str = "coreos-cluster-etcd.service";
+const GUEST_ETCD_SCRIPT: &str = "/opt/bin/coreos-cluster-etcd";
+const GUEST_ETCD_ENV: &str = "/etc/coreos-cluster/etcd.env";
 
 #[derive(Serialize)]
 struct Config {

@@ -54,7 +54,7 @@ pub const PRIVATE_IPV4: &str = "$private_ipv4";
 pub const PRIVATE_HOSTNAME: &str = "$private_hostname";
 
 /// Where our etcd unit keeps its data on the guest (RAM on a PXE-booted guest).
-pub const ETCD_DATA_DIR: &str = "/var/lib/coreos-cluster-etcd";
+const ETCD_DATA_DIR: &str = "/var/lib/coreos-cluster-etcd";
 
 /// Starts etcd from `ETCD_*` variables, first rejoining the cluster when
 /// this node lost its data (see the script's header). Used by the Ignition
