@@ -6,10 +6,8 @@ use std::net::Ipv4Addr;
 use anyhow::{bail, Context};
 
 use crate::base::paths::Root;
+use crate::model::timeouts::BRIDGE_ADDRESS_WAIT;
 use crate::model::{Model, NetworkMode, Subnet};
-
-/// How long networkd may take to give the bridge its address after a reload.
-const BRIDGE_ADDRESS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// In isolated mode, waits until networkd has given the bridge its address,
 /// which nginx and in.tftpd bind to: the network unit runs before networkd

@@ -42,6 +42,10 @@ pub const QMP_GREETING_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a running QEMU may take to answer a QMP command (the ACPI power
 /// button, from `vm-stop` or `machinectl poweroff`).
 pub const QMP_ANSWER_TIME: Duration = Duration::from_secs(5);
+/// How long networkd may take to give the bridge its address after a reload.
+pub const BRIDGE_ADDRESS_WAIT: Duration = Duration::from_secs(10);
+/// How long `status` waits for a node's etcd `/health` (all nodes at once).
+pub const ETCD_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// iPXE's "Press Ctrl-B" banner waits this long for a key; a key pressed
 /// later is of no use, so it is also the deadline for pressing one.
 pub const IPXE_BANNER_WAIT: Duration = Duration::from_secs(2);

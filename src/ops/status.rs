@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -12,6 +11,7 @@ use crate::base::names::{self, CLUSTER_PATTERN, VM_PATTERN};
 use crate::base::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
 use crate::host::procs::{self, page_size, read_number, QemuProcesses};
 use crate::host::systemd::{Systemd, SystemdBus};
+use crate::model::timeouts::ETCD_HEALTH_TIMEOUT;
 use crate::model::{Model, NetworkMode, NodeIndex};
 use crate::ops::load::load_model;
 
@@ -244,7 +244,7 @@ fn probe_etcd(nodes: &mut [NodeStatus]) {
 
 fn etcd_healthy(ip: Ipv4Addr) -> bool {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(2)))
+        .timeout_global(Some(ETCD_HEALTH_TIMEOUT))
         .build()
         .into();
     let url = format!("{}/health", names::etcd_client_url(ip));
@@ -275,6 +275,8 @@ fn read_ksm(dir: &Path) -> Option<KsmStatus> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::host::systemd::fake::{unit, FakeSystemd};
 
