@@ -98,3 +98,29 @@ fn the_vm_unit_names_the_machine_and_its_sockets_as_the_code_does() {
     // The comment that tells `coreos-cluster console`'s socket.
     assert!(vm.contains(&format!("({serial} for `coreos-cluster")));
 }
+
+#[test]
+fn the_server_units_read_the_files_their_setup_writes() {
+    let http = unit("coreos-cluster-http.service");
+    let nginx = format!("-c %t/coreos-cluster-http/{}", paths::NGINX_CONFIG);
+    assert!(settings(&http, "ExecStart")[0].ends_with(&nginx));
+    let tftp = unit("coreos-cluster-tftp.service");
+    assert_eq!(
+        settings(&tftp, "EnvironmentFile"),
+        [format!("-%t/coreos-cluster-tftp/{}", paths::TFTPD_ENV)]
+    );
+}
+
+#[test]
+fn the_units_run_as_the_service_user() {
+    let user = names::SERVICE_USER;
+    for name in ["coreos-vm@.service", "coreos-cluster-http.service"] {
+        let text = unit(name);
+        assert_eq!(settings(&text, "User"), [user], "{name}");
+        assert_eq!(settings(&text, "Group"), [user], "{name}");
+    }
+    let cluster = unit("coreos-cluster@.service");
+    assert_eq!(settings(&cluster, "SupplementaryGroups"), [user]);
+    let tftp = unit("coreos-cluster-tftp.service");
+    assert!(settings(&tftp, "ExecStart")[0].contains(&format!(" --user {user} ")));
+}
