@@ -35,7 +35,7 @@ pub fn write_all(dir: &Path, files: &[RenderedFile]) -> io::Result<()> {
 /// Replaces `path` with `bytes` atomically (a temporary file in the same
 /// directory, then rename), unless it already holds exactly that. Readers see
 /// the old file or the new one, never a part. Returns whether it changed.
-pub fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> io::Result<bool> {
+fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> io::Result<bool> {
     if let Ok(existing) = std::fs::read(path) {
         if existing == bytes {
             let perms = std::fs::metadata(path)?.permissions();

@@ -79,7 +79,7 @@ pub fn logs(node: NodeIndex, follow: bool) -> anyhow::Result<()> {
 /// Options for throwaway VMs: their host keys change at every boot, so none
 /// is checked or recorded (the user's known_hosts stays untouched), and the
 /// warning about adding one is not printed.
-pub const THROWAWAY_HOST_OPTIONS: [&str; 6] = [
+const THROWAWAY_HOST_OPTIONS: [&str; 6] = [
     "-o",
     "StrictHostKeyChecking=no",
     "-o",
@@ -90,7 +90,7 @@ pub const THROWAWAY_HOST_OPTIONS: [&str; 6] = [
 
 /// ssh's arguments (without the program) to run `command` on `user@address`,
 /// or a login shell when `command` is empty.
-pub fn ssh_args(
+fn ssh_args(
     user: &str,
     address: Ipv4Addr,
     identity: Option<&Path>,

@@ -220,7 +220,7 @@ fn response_validator(response: &ureq::http::Response<ureq::Body>) -> Option<Str
 }
 
 /// Refuses to start when the file system holding `path` cannot take `need` bytes.
-pub fn check_free_space(path: &Path, need: u64) -> anyhow::Result<()> {
+fn check_free_space(path: &Path, need: u64) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let stat = nix::sys::statvfs::statvfs(dir)
         .with_context(|| format!("checking free space in {}", dir.display()))?;
@@ -237,7 +237,7 @@ pub fn check_free_space(path: &Path, need: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn human_bytes(n: u64) -> String {
+fn human_bytes(n: u64) -> String {
     const MIB: f64 = 1024.0 * 1024.0;
     if n >= 1024 * 1024 {
         format!("{:.1} MiB", n as f64 / MIB)

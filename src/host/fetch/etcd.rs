@@ -23,7 +23,7 @@ pub struct CachedEtcd {
     pub etcdctl: Option<PathBuf>,
 }
 
-pub fn tarball_name(version: &str) -> String {
+fn tarball_name(version: &str) -> String {
     format!("etcd-v{version}-linux-amd64.tar.gz")
 }
 
