@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::cache;
 use super::download::{self, Sink};
-use crate::base::names::ETCD_BINARIES as BINARIES;
+use crate::base::names::ETCD_BINARIES;
 use crate::base::paths::Root;
 use crate::host::http::Client;
 
@@ -30,7 +30,7 @@ fn tarball_name(version: &str) -> String {
 /// The cached release, without network.
 pub fn cached(root: &Root, version: &str, cache_dir: &Path) -> Option<CachedEtcd> {
     let dir = root.join(cache_dir);
-    let [etcd, etcdctl] = BINARIES.map(|b| dir.join(b));
+    let [etcd, etcdctl] = ETCD_BINARIES.map(|b| dir.join(b));
     (etcd.is_file() && etcdctl.is_file()).then(|| CachedEtcd {
         version: Some(version.to_string()),
         etcd,
@@ -87,7 +87,10 @@ fn extract(tarball: &Path, version: &str, dir: &Path) -> anyhow::Result<()> {
         let path = entry.path()?.into_owned();
         // Archives made with `tar -C dir .` name their members `./...`.
         let path = path.strip_prefix(".").unwrap_or(&path).to_path_buf();
-        let Some(binary) = BINARIES.iter().find(|b| path == Path::new(&top).join(b)) else {
+        let Some(binary) = ETCD_BINARIES
+            .iter()
+            .find(|b| path == Path::new(&top).join(b))
+        else {
             continue;
         };
         let target = dir.join(binary);
@@ -97,7 +100,7 @@ fn extract(tarball: &Path, version: &str, dir: &Path) -> anyhow::Result<()> {
         out.sync_all()?;
         found += 1;
     }
-    if found != BINARIES.len() {
+    if found != ETCD_BINARIES.len() {
         bail!("{top}/etcd or {top}/etcdctl is missing in the archive");
     }
     Ok(())
@@ -123,7 +126,7 @@ mod tests {
     fn release_tarball(version: &str) -> Vec<u8> {
         let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let mut archive = tar::Builder::new(gz);
-        for binary in BINARIES {
+        for binary in ETCD_BINARIES {
             let text = format!("#!/bin/sh\necho {binary}\n");
             let mut header = tar::Header::new_gnu();
             header.set_size(text.len() as u64);

@@ -9,9 +9,7 @@ use anyhow::{bail, Context};
 use super::cache;
 use super::download;
 use super::signature::{DetachedSig, SignatureError, SigningKey};
-use crate::base::paths::{
-    Root, FLATCAR_PXE_INITRD as PXE_INITRD, FLATCAR_PXE_KERNEL as PXE_KERNEL,
-};
+use crate::base::paths::{Root, FLATCAR_PXE_INITRD, FLATCAR_PXE_KERNEL};
 use crate::host::http::Client;
 use crate::host::image_version::parse_version_txt;
 use crate::model::FlatcarUpstream;
@@ -51,8 +49,8 @@ fn complete(dir: &Path, version: &str) -> Option<CachedImage> {
     let version_dir = dir.join(version);
     let image = CachedImage {
         version: version.to_string(),
-        kernel: version_dir.join(PXE_KERNEL),
-        initrd: version_dir.join(PXE_INITRD),
+        kernel: version_dir.join(FLATCAR_PXE_KERNEL),
+        initrd: version_dir.join(FLATCAR_PXE_INITRD),
     };
     (image.kernel.is_file() && image.initrd.is_file()).then_some(image)
 }
@@ -131,7 +129,7 @@ fn fetch_release(
     let release_url = format!("{}/{version}", upstream.base_url);
     // Signatures first: a missing or unknown one fails before the big downloads.
     let mut files = Vec::new();
-    for name in [PXE_KERNEL, PXE_INITRD] {
+    for name in [FLATCAR_PXE_KERNEL, FLATCAR_PXE_INITRD] {
         files.push(signature_for(http, &release_url, version, name)?);
     }
     let key_path = dir.parent().unwrap_or(dir).join(KEY_FILE);
@@ -162,7 +160,7 @@ fn signature_for(
     name: &'static str,
 ) -> anyhow::Result<Signed> {
     let mut candidates = vec![format!("{release_url}/{name}.sig")];
-    if name == PXE_KERNEL {
+    if name == FLATCAR_PXE_KERNEL {
         candidates.push(format!("{release_url}/{IMAGE_KERNEL}.sig"));
     }
     for sig_url in candidates {
