@@ -6,9 +6,10 @@ use std::path::Path;
 
 use askama::Template;
 
-use crate::base::paths::NGINX_CONFIG;
+use crate::base::paths::{NGINX_CONFIG, SUBDIR};
 use crate::config::Sources;
 use crate::model::{Model, Subnet};
+use crate::render::guest::ignition::MERGE_DIR;
 use crate::render::output::{header, RenderedFile};
 
 #[derive(Template)]
@@ -19,6 +20,8 @@ struct NginxConfig<'a> {
     http_root: &'a str,
     listen: String,
     allow: Option<String>,
+    /// Where the user's merged Ignition configs are served (`/coreos-cluster/merge/`).
+    merge_location: String,
 }
 
 /// Where our nginx listens, and whom it serves.
@@ -49,6 +52,7 @@ pub fn render(
             http_root: &model.http_root.to_string_lossy(),
             listen: format!("{}:{}", listen.address, model.http_port),
             allow: listen.clients.map(|subnet| subnet.to_string()),
+            merge_location: format!("/{SUBDIR}/{MERGE_DIR}/"),
         },
     )]
 }

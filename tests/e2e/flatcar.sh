@@ -80,7 +80,15 @@ base-url = "http://127.0.0.1:$release_port/etcd"
 
 [guest]
 ssh-authorized-keys = ["$(cat "$work/id.pub")"]
+ignition-merge = ["/etc/coreos-cluster/placeholder.ign"]
 TOML
+# A merged config holding a placeholder: served as written, so its SHA-512
+# holds and the node boots with the text as the user wrote it.
+cat > "$r/etc/coreos-cluster/placeholder.ign" <<'JSON'
+{"ignition": {"version": "3.3.0"},
+ "storage": {"files": [{"path": "/etc/merged-by-ignition", "mode": 420,
+   "contents": {"source": "data:,kept%20as%20written%3A%20$private_ipv4"}}]}}
+JSON
 testbed_boot multi-user.target
 tb systemd-run --quiet --unit=release-server python3 -m http.server --bind 127.0.0.1 \
     --directory /srv/release "$release_port"
@@ -123,13 +131,15 @@ for n in s["nodes"]:
     assert n["ip"] == "10.77.0.%d" % (10 + n["node"]) and n["etcd_healthy"] is True, n
 EOF
 http_log=$(tb journalctl -u coreos-cluster-http -o cat --no-pager)
-for path in /coreos-cluster/config.ign /coreos-cluster/etcd/etcd /coreos-cluster/etcd/etcdctl; do
+for path in /coreos-cluster/config.ign /coreos-cluster/merge/1.ign /coreos-cluster/etcd/etcd /coreos-cluster/etcd/etcdctl; do
     expect "our nginx served $path" "$http_log" "GET $path"
 done
 for i in 1 2 3; do
     hostname=$(on_node "$i" hostname) || fail "coreos-cluster ssh $i"
     [ "$hostname" = "coreos-10-77-0-1$i" ] || fail "node $i host name: $hostname"
 done
+merged=$(on_node 1 cat /etc/merged-by-ignition)
+[ "$merged" = 'kept as written: $private_ipv4' ] || fail "the merged config's file on node 1: '$merged'"
 cmdline=$(on_node 1 cat /proc/cmdline)
 expect "Flatcar's kernel line" "$cmdline" "flatcar.first_boot=1 ignition.config.url=http://10.77.0.1:8777/coreos-cluster/config.ign"
 log "coreos-cluster ssh N works on every node; host names from nginx; the Ignition config came from our nginx"

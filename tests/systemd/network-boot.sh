@@ -140,6 +140,12 @@ for n in 1 2; do
     expect "cloud-config for $client" "$body" "advertise_client_urls: \"http://$client:2379\""
     ! grep -qF '$private_ipv4' <<<"$body" || fail "\$private_ipv4 left for $client"
 done
+log "nginx: a merged Ignition config is served as written (Ignition checks its SHA-512)"
+merge=/srv/coreos-cluster/http/coreos-cluster/merge/1.ign
+tb install -D -m 644 /dev/stdin "$merge" <<<'{"ignition": {"version": "3.3.0"}, "x": "$private_ipv4 $private_hostname"}'
+tb ip netns exec client1 curl -sf -o /tmp/merge-served.ign http://10.77.0.1:8777/coreos-cluster/merge/1.ign
+tb cmp "$merge" /tmp/merge-served.ign || fail "the merge file was rewritten: $(tb cat /tmp/merge-served.ign)"
+tb rm "$merge" /tmp/merge-served.ign
 for n in 1 2; do
     tb ip link delete "cc-port$n"
     tb ip netns delete "client$n"
