@@ -5,6 +5,19 @@ use serde::{Deserialize, Deserializer};
 
 use crate::config::raw::*;
 
+/// Keys of earlier versions and where they live now, as `section.key`.
+pub const MOVED_KEYS: &[(&str, &str)] = &[(
+    "cloud-config.ssh-authorized-keys",
+    "guest.ssh-authorized-keys",
+)];
+
+/// Where a key of an earlier version lives now, if it moved.
+pub fn moved_to(key: &str) -> Option<&'static str> {
+    MOVED_KEYS
+        .iter()
+        .find_map(|&(old, new)| (old == key).then_some(new))
+}
+
 /// Every key a config file may set, as `section.key` (`node.N.key` for the
 /// per-node settings), read from the serde definitions that parse the files.
 pub fn keys() -> Vec<String> {

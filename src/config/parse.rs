@@ -2,6 +2,7 @@
 //! first, then serde, with messages in a TOML author's words.
 
 use crate::base::text::{check_text, quoted, TextKind, SHOWN_CHARS};
+use crate::config::keys;
 use crate::config::raw::{RawConfig, CURRENT_FILE};
 use crate::config::source::{ConfigError, Sources};
 
@@ -18,11 +19,31 @@ pub fn parse(sources: &Sources, file: usize) -> Result<RawConfig, ConfigError> {
             let key = text.get(span.clone()).unwrap_or_default();
             message = format!("duplicate key {}", quoted(key.trim()));
         }
+        if let Some(moved) = moved_key_message(text, span.as_ref().map_or(0, |s| s.start), &message)
+        {
+            message = moved;
+        }
         ConfigError {
             location: sources.locate(file, span.map_or(0, |s| s.start)),
             message,
         }
     })
+}
+
+/// For serde's "unknown field `KEY`" about a key of an earlier version: where
+/// it lives now. The section is the last table header above the key.
+fn moved_key_message(text: &str, at: usize, message: &str) -> Option<String> {
+    let key = message.strip_prefix("unknown field `")?.split('`').next()?;
+    let section = text.get(..at)?.lines().rev().find_map(|line| {
+        let header = line.trim_start().strip_prefix('[')?;
+        Some(header.split(']').next()?.trim_matches(['[', ' ']))
+    })?;
+    let old = format!("{section}.{key}");
+    let new = keys::moved_to(&old)?;
+    let (new_section, new_key) = new.split_once('.')?;
+    Some(format!(
+        "{old} has moved to {new}: write {new_key} under [{new_section}]"
+    ))
 }
 
 /// The longest message toml or serde may give before it is shortened.

@@ -254,6 +254,14 @@ pub fn check_ssh_key(key: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether two OpenSSH public keys are one key: the same type and key,
+/// whatever their comments.
+pub fn same_ssh_key(a: &str, b: &str) -> bool {
+    a.split_whitespace()
+        .take(2)
+        .eq(b.split_whitespace().take(2))
+}
+
 /// Whether a text is a release version as used in paths and URLs: numbers
 /// joined by dots, such as `4593.2.3`.
 pub fn is_release_version(text: &str) -> bool {

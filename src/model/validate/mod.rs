@@ -170,8 +170,8 @@ impl Checker<'_> {
             http_root,
             http_port: self.port(&raw.http.port, "http.port", DEFAULT_HTTP_PORT)?,
             tftp_port: self.port(&raw.tftp.port, "tftp.port", DEFAULT_TFTP_PORT)?,
+            cloud_config: self.cloud_config(raw, guest.config)?,
             guest,
-            cloud_config: self.cloud_config(raw)?,
             ksm: raw.ksm.enable.as_ref().is_none_or(|v| v.value),
         };
         self.image_dir_used(raw, &model)?;
