@@ -104,7 +104,7 @@ fn answers(url: &str, ca: &Path) -> [anyhow::Result<String>; 2] {
     std::env::set_var("SSL_CERT_FILE", ca);
     let discovery = coreos_cluster::host::discovery::allocate_public(url, 3);
     let http = coreos_cluster::host::http::Client::for_downloads();
-    let fetch = coreos_cluster::host::fetch::flatcar::resolve_current(&http, "stable", url);
+    let fetch = coreos_cluster::host::fetch::flatcar::resolve_current(&http, url);
     [discovery, fetch]
 }
 

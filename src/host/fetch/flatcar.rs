@@ -60,13 +60,12 @@ fn complete(dir: &Path, version: &str) -> Option<CachedImage> {
 pub fn update(
     root: &Root,
     http: &Client,
-    channel: &str,
     upstream: &FlatcarUpstream,
 ) -> anyhow::Result<CachedImage> {
     let dir = root.join(&upstream.cache_dir);
     let version = match &upstream.version {
         Some(v) => v.clone(),
-        None => resolve_current(http, channel, &upstream.base_url)?,
+        None => resolve_current(http, &upstream.base_url)?,
     };
     let _lock = cache::lock(&dir)?;
     let image = match complete(&dir, &version) {
@@ -78,38 +77,17 @@ pub fn update(
     Ok(image)
 }
 
-/// Reads `FLATCAR_VERSION` from the channel's `current/version.txt`.
-pub fn resolve_current(http: &Client, channel: &str, base_url: &str) -> anyhow::Result<String> {
-    let current = if channel == "lts" {
-        format!("current-{}", lts_year(http, base_url)?)
-    } else {
-        "current".to_string()
-    };
-    let url = format!("{base_url}/{current}/version.txt");
+/// The directory of a channel's newest release on Flatcar's servers.
+const UPSTREAM_CURRENT: &str = "current";
+
+/// Reads `FLATCAR_VERSION` from the channel's `current/version.txt`. For
+/// "lts" that is the newest LTS stream's, as Flatcar's own tools read it
+/// (`lts.release.flatcar-linux.net/amd64-usr/current/`); an older stream is
+/// chosen by pinning its release (`image.version`).
+pub fn resolve_current(http: &Client, base_url: &str) -> anyhow::Result<String> {
+    let url = format!("{base_url}/{UPSTREAM_CURRENT}/version.txt");
     let text = http.get_bytes(&url, SMALL_FILE_LIMIT)?;
     parse_version_txt(&String::from_utf8_lossy(&text)).with_context(|| format!("reading {url}"))
-}
-
-/// The newest supported LTS stream, from `lts-info` next to the board directory:
-/// lines `<year>:<stream>:<supported|unsupported>`.
-fn lts_year(http: &Client, base_url: &str) -> anyhow::Result<String> {
-    let parent = base_url.rsplit_once('/').map_or(base_url, |(p, _)| p);
-    let url = format!("{parent}/lts-info");
-    let text = http.get_bytes(&url, SMALL_FILE_LIMIT)?;
-    newest_supported_lts(&String::from_utf8_lossy(&text))
-        .with_context(|| format!("{url}: no supported LTS stream listed"))
-}
-
-fn newest_supported_lts(text: &str) -> Option<String> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.trim().split(':');
-            let year = fields.next()?;
-            let status = fields.next_back()?;
-            let is_year = year.len() == 4 && year.chars().all(|c| c.is_ascii_digit());
-            (is_year && status == "supported").then(|| year.to_string())
-        })
-        .max()
 }
 
 /// A file of the release and the signature that covers it.
@@ -228,9 +206,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn newest_supported_lts_stream_wins() {
-        let info = "2021:lts-2021:unsupported\n2022:lts-2022:supported\n2023:lts-2023:supported\n";
-        assert_eq!(newest_supported_lts(info).as_deref(), Some("2023"));
-        assert_eq!(newest_supported_lts("2021:lts:unsupported\n"), None);
+    fn every_channel_reads_its_current_version_txt() {
+        use crate::host::http::loopback::{response, serve};
+        let (base, requests) = serve(|_, path| match path {
+            "/amd64-usr/current/version.txt" => response(
+                "200 OK",
+                "",
+                "FLATCAR_BUILD=4081\nFLATCAR_VERSION=4081.3.4\n",
+            ),
+            _ => response("404 Not Found", "", ""),
+        });
+        let version = resolve_current(&Client::for_downloads(), &format!("{base}/amd64-usr"));
+        assert_eq!(version.unwrap(), "4081.3.4");
+        let asked: Vec<String> = requests.try_iter().collect();
+        assert_eq!(asked, ["GET /amd64-usr/current/version.txt "]);
     }
 }

@@ -42,7 +42,7 @@ pub fn update(root: &Root, model: &Model) -> anyhow::Result<Fetched> {
 fn fetch(root: &Root, model: &Model, resolve: bool) -> anyhow::Result<Fetched> {
     let http = Client::for_downloads();
     let image = match &model.image.source {
-        ImageSource::Flatcar { channel, upstream } => {
+        ImageSource::Flatcar { upstream, .. } => {
             // `update` resolves the release first; `ensure` takes what is cached.
             let cached = if resolve {
                 None
@@ -51,7 +51,7 @@ fn fetch(root: &Root, model: &Model, resolve: bool) -> anyhow::Result<Fetched> {
             };
             Some(match cached {
                 Some(image) => image,
-                None => flatcar::update(root, &http, channel, upstream)?,
+                None => flatcar::update(root, &http, upstream)?,
             })
         }
         ImageSource::CoreOs | ImageSource::Files => None,

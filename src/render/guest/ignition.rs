@@ -24,7 +24,7 @@ pub const MERGE_VERSIONS: &[&str] = &["3.0.0", "3.1.0", "3.2.0", "3.3.0"];
 /// The etcd binaries, below our directory of the HTTP root.
 pub const ETCD_DIR: &str = "etcd";
 /// The user's merged configs, below our directory of the HTTP root.
-const MERGE_DIR: &str = "merge";
+pub const MERGE_DIR: &str = "merge";
 /// A merged config larger than this is refused (Ignition configs are small).
 pub const MERGE_MAX_BYTES: u64 = 1 << 20;
 
