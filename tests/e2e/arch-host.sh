@@ -144,7 +144,7 @@ log "node 1 reached $WAN_HOST as 198.51.100.1 (NAT)"
 
 tb systemctl stop coreos-cluster@3.service coreos-cluster-http.service
 
-log "3. [http] port = 80, taken by the host's nginx"
+log "3. http.port = 80, taken by the host's nginx"
 printf '[http]\nport = 80\n' > "$r/etc/coreos-cluster/cluster.toml.d/60-port-80.toml"
 tb systemctl daemon-reload
 since="@$(date +%s)"
@@ -155,7 +155,7 @@ fi
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 log "the start failed after $took ms"
 [ "$took" -lt 10000 ] || fail "the failing start took $took ms"
-want="cannot listen on 10.77.0.1:80/tcp: port 80 is already in use by nginx (pid [0-9]*); stop that server or choose another port with \[http\] port in /etc/coreos-cluster/cluster.toml"
+want="cannot listen on 10.77.0.1:80/tcp: port 80 is already in use by nginx (pid [0-9]*); stop that server or choose another port with http.port in /etc/coreos-cluster/cluster.toml"
 journal_has "$want" -u coreos-cluster-http.service --since "$since" ||
     fail "no clear message:\n$(tb journalctl -u coreos-cluster-http -o cat --no-pager --since "$since")"
 holder=$(tb journalctl -u coreos-cluster-http -o cat --no-pager --since "$since" | grep -o 'nginx (pid [0-9]*)' | head -1)
