@@ -116,7 +116,11 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
             etcd = etcd_binaries(root, cached, &served)?;
             for (source, rel) in ignition::merge_paths(model) {
                 merges.push(Merge {
-                    bytes: read_merge_file(&root.join(source), source)?,
+                    bytes: read_merge_file(
+                        &root.join(source),
+                        source,
+                        ignition::merge_specs(&model.image.source),
+                    )?,
                     served: served.join(rel),
                 });
             }

@@ -95,6 +95,8 @@ struct Signed {
     name: &'static str,
     sig_url: String,
     sig: DetachedSig,
+    /// The signature as published, to check a file kept by an earlier try.
+    sig_bytes: Vec<u8>,
 }
 
 fn fetch_release(
@@ -115,10 +117,34 @@ fn fetch_release(
 
     let staging = cache::staging_dir(dir, version);
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    for Signed { name, sig_url, sig } in files {
+    for Signed {
+        name,
+        sig_url,
+        sig,
+        sig_bytes,
+    } in files
+    {
         let part = staging.join(format!("{name}.part"));
         let url = format!("{release_url}/{name}");
         let label = format!("{name} ({version})");
+        // A file an earlier, failed try verified and kept: checked again
+        // from disk (the key may have changed since), not fetched again.
+        let kept = staging.join(name);
+        if kept.is_file() {
+            let again = DetachedSig::parse(name, &sig_bytes).map_err(anyhow::Error::from);
+            let again = again.and_then(|sig| {
+                download::checked_file(&kept, label.clone(), sig, |sig| {
+                    sig.verify(&key).map_err(anyhow::Error::from)
+                })
+            });
+            match again {
+                Ok(()) => {
+                    eprintln!("{label}: verified in an earlier try, reused");
+                    continue;
+                }
+                Err(_) => download::discard(&kept),
+            }
+        }
         download::checked(http, &url, &part, label, sig, |sig| {
             sig.verify(&key)
                 .with_context(|| format!("checking {url} against {sig_url}"))
@@ -155,7 +181,12 @@ fn signature_for(
         }
         let bytes = http.get_bytes(&sig_url, SMALL_FILE_LIMIT)?;
         let sig = DetachedSig::parse(name, &bytes)?;
-        return Ok(Signed { name, sig_url, sig });
+        return Ok(Signed {
+            name,
+            sig_url,
+            sig,
+            sig_bytes: bytes,
+        });
     }
     bail!("{release_url}/{name}: no detached signature (.sig) published; refusing an unsigned file")
 }
