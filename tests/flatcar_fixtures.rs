@@ -18,6 +18,12 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A key of no importance, made with gpg for these tests.
+fn another_key() -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/another-key.asc");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn flatcar_key() -> SigningKey {
     SigningKey::parse(
         &fixture("Flatcar_Image_Signing_Key.asc"),
@@ -79,4 +85,24 @@ fn signature_hashed_in_pieces_equals_whole() {
 fn real_version_txt_parses() {
     let text = String::from_utf8(fixture("version.txt")).unwrap();
     assert_eq!(parse_version_txt(&text).unwrap(), "723.1.0");
+}
+
+/// A key file may hold other keys before the pinned one, in one armored
+/// block or several, or binary: the pinned one is found and verifies.
+#[test]
+fn the_pinned_key_is_found_among_others() {
+    let flatcar = fixture("Flatcar_Image_Signing_Key.asc");
+    let mut two_blocks = another_key();
+    two_blocks.extend_from_slice(&flatcar);
+    let key = SigningKey::parse(&two_blocks, FLATCAR_SIGNING_KEY_FINGERPRINT).unwrap();
+    let mut sig = DetachedSig::parse("version.txt", &fixture("version.txt.sig")).unwrap();
+    sig.update(&fixture("version.txt"));
+    sig.verify(&key).unwrap();
+
+    let only_another = SigningKey::parse(&another_key(), FLATCAR_SIGNING_KEY_FINGERPRINT);
+    let err = only_another
+        .err()
+        .expect("another key is not the pinned one")
+        .to_string();
+    assert!(err.contains("is not the pinned"), "{err}");
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use coreos_cluster::base::names::CONFIG_UNIT;
 use coreos_cluster::base::paths::Root;
 use coreos_cluster::host::files::write_all;
-use coreos_cluster::logging::kmsg::log_error;
+use coreos_cluster::logging::kmsg::{log_error, log_warning};
 use coreos_cluster::ops::load::load_model;
 use coreos_cluster::render::generator::{render, render_config_error};
 
@@ -26,7 +26,12 @@ fn main() -> ExitCode {
     let root = Root::from_env();
 
     let files = match load_model(&root) {
-        Ok((sources, model)) => render(&model, &sources),
+        Ok((sources, model)) => {
+            for warning in &model.warnings {
+                log_warning(&format!("warning: {warning}"));
+            }
+            render(&model, &sources)
+        }
         Err(err) => {
             // A bad config must not break boot: start nothing, make it visible.
             log_error(&format!(

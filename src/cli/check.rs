@@ -23,6 +23,9 @@ pub struct Check {
 impl Check {
     pub fn run(self, root: &Root) -> anyhow::Result<()> {
         let (sources, model) = crate::ops::check::check(root, self.size.as_deref())?;
+        for warning in &model.warnings {
+            tracing::warn!("warning: {warning}");
+        }
         if !self.quiet {
             let files = sources.paths();
             if files.is_empty() {

@@ -29,6 +29,15 @@ impl<T> Located<T> {
     pub fn at(&self, sources: &Sources) -> String {
         sources.locate(self.file, self.offset)
     }
+
+    /// The same place, holding another value.
+    pub fn map_value<U>(&self, f: impl FnOnce(&T) -> U) -> Located<U> {
+        Located {
+            value: f(&self.value),
+            file: self.file,
+            offset: self.offset,
+        }
+    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {

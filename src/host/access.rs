@@ -16,7 +16,7 @@ use crate::base::text::{check_text, TextKind};
 use crate::config::{ConfigError, MAX_CONFIG_BYTES};
 use crate::model::Model;
 use crate::render::guest::cloud_config;
-use crate::render::guest::ignition::{MERGE_MAX_BYTES, MERGE_VERSIONS};
+use crate::render::guest::ignition::{merge_specs, MergeSpecs, MERGE_MAX_BYTES};
 
 /// The service user's identity, read from the root's passwd and group files.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -160,16 +160,18 @@ pub fn check_named_files(root: &Root, model: &Model) -> Result<(), ConfigError> 
             .map_err(at(path))?;
     }
     for path in &model.guest.ignition_merge {
-        read_merge_file(&root.join(path), path).map_err(at(path))?;
+        read_merge_file(&root.join(path), path, merge_specs(&model.image.source))
+            .map_err(at(path))?;
     }
     Ok(())
 }
 
 /// Checks a user's config for `guest.ignition-merge` (`check` and `prepare`):
 /// a readable regular file of at most `MERGE_MAX_BYTES`, JSON, with an
-/// `ignition.version` Ignition 2.14 reads. `real` is the path to open (below
-/// the root), `shown` the path to name in messages. Returns its bytes.
-pub fn read_merge_file(real: &Path, shown: &Path) -> anyhow::Result<Vec<u8>> {
+/// `ignition.version` the guests' Ignition reads (`specs`). `real` is the
+/// path to open (below the root), `shown` the path to name in messages.
+/// Returns its bytes.
+pub fn read_merge_file(real: &Path, shown: &Path, specs: MergeSpecs) -> anyhow::Result<Vec<u8>> {
     let what = format!("guest.ignition-merge: {}", shown.display());
     let meta = std::fs::metadata(real).with_context(|| format!("{what}: cannot read"))?;
     if !meta.is_file() {
@@ -182,11 +184,11 @@ pub fn read_merge_file(real: &Path, shown: &Path) -> anyhow::Result<Vec<u8>> {
     let json: serde_json::Value =
         serde_json::from_slice(&bytes).with_context(|| format!("{what}: not JSON"))?;
     match json.pointer("/ignition/version").and_then(|v| v.as_str()) {
-        Some(version) if MERGE_VERSIONS.contains(&version) => Ok(bytes),
+        Some(version) if specs.versions.contains(&version) => Ok(bytes),
         Some(version) => bail!(
-            "{what}: ignition.version {version:?} is not one of {} (what the guests' \
-             Ignition reads)",
-            MERGE_VERSIONS.join(", ")
+            "{what}: ignition.version {version:?} is not one of {} (what {} reads)",
+            specs.versions.join(", "),
+            specs.reader
         ),
         None => bail!("{what}: no ignition.version; not an Ignition config"),
     }
@@ -232,11 +234,12 @@ mod tests {
             (dir.join("missing.ign"), "cannot read"),
             (dir.to_path_buf(), "not a regular file"),
         ];
-        assert!(read_merge_file(&good, Path::new("/etc/x.ign")).is_ok());
+        let specs = merge_specs(&crate::model::ImageSource::Files);
+        assert!(read_merge_file(&good, Path::new("/etc/x.ign"), specs).is_ok());
         for (path, expected) in cases {
             let err = format!(
                 "{:#}",
-                read_merge_file(&path, Path::new("/etc/x.ign")).unwrap_err()
+                read_merge_file(&path, Path::new("/etc/x.ign"), specs).unwrap_err()
             );
             assert!(
                 err.starts_with("guest.ignition-merge: /etc/x.ign: "),

@@ -2,6 +2,7 @@
 //! applied, and the facts derived from it (addresses, MACs, DHCP pool).
 //! Built by `validate`; no I/O happens here.
 
+use crate::config::ConfigError;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -33,6 +34,10 @@ pub struct Model {
     pub guest: Guest,
     pub cloud_config: CloudConfig,
     pub ksm: bool,
+    /// Keys set to no effect with the other settings: `check` shows them,
+    /// the generator logs them; never refused (a drop-in may switch the
+    /// setting that uses them).
+    pub warnings: Vec<ConfigError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +149,15 @@ pub enum BootMethod {
 }
 
 impl BootMethod {
+    /// As `boot.method` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BootMethod::Ipxe => "ipxe",
+            BootMethod::Pxelinux => "pxelinux",
+            BootMethod::Direct => "direct",
+        }
+    }
+
     /// Whether the VM boots from its NIC (the iPXE ROM, DHCP's boot file).
     pub fn is_network_boot(self) -> bool {
         self != BootMethod::Direct

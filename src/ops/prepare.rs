@@ -116,7 +116,11 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
             etcd = etcd_binaries(root, cached, &served)?;
             for (source, rel) in ignition::merge_paths(model) {
                 merges.push(Merge {
-                    bytes: read_merge_file(&root.join(source), source)?,
+                    bytes: read_merge_file(
+                        &root.join(source),
+                        source,
+                        ignition::merge_specs(&model.image.source),
+                    )?,
                     served: served.join(rel),
                 });
             }
@@ -136,16 +140,23 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
 }
 
 /// A cached, verified image means no network here; a fresh install fetches.
+/// When that fails, which of the image's files the cache lacks.
 fn fetch_image(root: &Root, model: &Model) -> anyhow::Result<Fetched> {
-    fetch::ensure(root, model).map_err(|err| match &model.image.source {
-        ImageSource::Flatcar { .. } if !root.join(&model.image.kernel).is_file() => {
-            anyhow::anyhow!(
-                "{err:#}; the Flatcar image is not cached yet ({}): `coreos-cluster fetch` \
-                 downloads and verifies it once the release host (image.base-url) is reachable",
-                model.image.kernel.display()
-            )
+    fetch::ensure(root, model).map_err(|err| {
+        let missing: Vec<String> = [&model.image.kernel, &model.image.initrd]
+            .into_iter()
+            .filter(|path| !root.join(path).is_file())
+            .map(|path| path.display().to_string())
+            .collect();
+        match &model.image.source {
+            ImageSource::Flatcar { .. } if !missing.is_empty() => anyhow::anyhow!(
+                "{err:#}; the Flatcar image is not cached yet ({} missing): `coreos-cluster \
+                 fetch` downloads and verifies it once the release host (image.base-url) is \
+                 reachable",
+                missing.join(" and ")
+            ),
+            _ => err,
         }
-        _ => err,
     })
 }
 

@@ -9,8 +9,9 @@
 #     classic recipe at Flatcar's size with 3 nodes, 16 nodes in section 3.
 #
 # 1. Methods, at two sizes of boot files: the small test guest (~32 MB) and
-#    the same guest at Flatcar's size (56 MiB kernel file, ~456 MiB initrd: an
-#    incompressible cpio member added), for 1 and 3 nodes:
+#    the same guest at Flatcar's size (56 MiB kernel file, as LTS-2024's;
+#    stable's is ~27 MB; ~456 MiB initrd: an incompressible cpio member
+#    added), for 1 and 3 nodes:
 #      ours-ipxe    `systemctl start coreos-cluster@N`: iPXE over HTTP
 #      ours-direct  the same with boot.method = "direct" (QEMU's -kernel)
 #      classic      the classic recipe: `qemu ... &` + `sleep 1`, dnsmasq with

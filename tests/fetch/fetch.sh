@@ -173,6 +173,14 @@ grep -q 'pin' <<<"$OUT" && ok "no-PXE message suggests pinning" || bad "no-PXE m
 R=$(new_root tampered 1.3.0)
 refused "tampered file" "$R" 1.3.0 "does not match its signature"
 check "tampered: the part file was deleted" bash -c "! find '$R' -name '*.part' | grep -q ."
+# The kernel verified before the initrd failed is kept in staging: the next
+# try checks it from disk instead of fetching it again.
+lines=$(wc -l <"$T/nginx/ranges.log")
+refused "tampered file, again" "$R" 1.3.0 "does not match its signature"
+check "tampered, again: the verified kernel is reused" \
+    grep -q 'flatcar_production_pxe.vmlinuz (1.3.0): verified in an earlier try, reused' <<<"$OUT"
+check "tampered, again: the kernel was not fetched again" \
+    bash -c "! tail -n +$((lines + 1)) '$T/nginx/ranges.log' | grep -q '1.3.0/flatcar_production_pxe.vmlinuz 200'"
 
 R=$(new_root resume 1.4.0)
 "$BIN" --root "$R" fetch >"$T/resume.log" 2>&1 &

@@ -39,6 +39,21 @@ pub fn checked<S: Sink>(
     check(sink).inspect_err(|_| discard(part))
 }
 
+/// Hands a file kept by an earlier try to `sink`, then to `check`, as if
+/// it had just been downloaded (no network).
+pub fn checked_file<S: Sink>(
+    path: &Path,
+    label: String,
+    mut sink: S,
+    check: impl FnOnce(S) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let have = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    hash_existing(path, &mut sink, &mut Progress::new(label), have)?;
+    check(sink)
+}
+
 /// Downloads `url` into `part` (resuming what is there), feeding every byte
 /// of the whole file to `sink`.
 fn into_part(

@@ -95,6 +95,8 @@ struct Signed {
     name: &'static str,
     sig_url: String,
     sig: DetachedSig,
+    /// The signature as published, to check a file kept by an earlier try.
+    sig_bytes: Vec<u8>,
 }
 
 fn fetch_release(
@@ -115,10 +117,34 @@ fn fetch_release(
 
     let staging = cache::staging_dir(dir, version);
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    for Signed { name, sig_url, sig } in files {
+    for Signed {
+        name,
+        sig_url,
+        sig,
+        sig_bytes,
+    } in files
+    {
         let part = staging.join(format!("{name}.part"));
         let url = format!("{release_url}/{name}");
         let label = format!("{name} ({version})");
+        // A file an earlier, failed try verified and kept: checked again
+        // from disk (the key may have changed since), not fetched again.
+        let kept = staging.join(name);
+        if kept.is_file() {
+            let again = DetachedSig::parse(name, &sig_bytes).map_err(anyhow::Error::from);
+            let again = again.and_then(|sig| {
+                download::checked_file(&kept, label.clone(), sig, |sig| {
+                    sig.verify(&key).map_err(anyhow::Error::from)
+                })
+            });
+            match again {
+                Ok(()) => {
+                    eprintln!("{label}: verified in an earlier try, reused");
+                    continue;
+                }
+                Err(_) => download::discard(&kept),
+            }
+        }
         download::checked(http, &url, &part, label, sig, |sig| {
             sig.verify(&key)
                 .with_context(|| format!("checking {url} against {sig_url}"))
@@ -137,6 +163,14 @@ fn signature_for(
     version: &str,
     name: &'static str,
 ) -> anyhow::Result<Signed> {
+    // A release without the file may still have its signature: ask for
+    // both, before any download.
+    if http.is_missing(&format!("{release_url}/{name}"))? {
+        bail!(
+            "Flatcar {version} has no PXE image ({name} is missing at {release_url}/); \
+             pin a release that has one with image.version = \"...\" in cluster.toml"
+        );
+    }
     let mut candidates = vec![format!("{release_url}/{name}.sig")];
     if name == FLATCAR_PXE_KERNEL {
         candidates.push(format!("{release_url}/{IMAGE_KERNEL}.sig"));
@@ -147,13 +181,12 @@ fn signature_for(
         }
         let bytes = http.get_bytes(&sig_url, SMALL_FILE_LIMIT)?;
         let sig = DetachedSig::parse(name, &bytes)?;
-        return Ok(Signed { name, sig_url, sig });
-    }
-    if http.is_missing(&format!("{release_url}/{name}"))? {
-        bail!(
-            "Flatcar {version} has no PXE image ({name} is missing at {release_url}/); \
-             pin a release that has one with image.version = \"...\" in cluster.toml"
-        );
+        return Ok(Signed {
+            name,
+            sig_url,
+            sig,
+            sig_bytes: bytes,
+        });
     }
     bail!("{release_url}/{name}: no detached signature (.sig) published; refusing an unsigned file")
 }
@@ -204,6 +237,27 @@ fn signing_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the initrd's signature is published, not the initrd: the
+    /// release is refused as one without a PXE image, before any download.
+    #[test]
+    fn a_release_missing_its_initrd_is_named_before_downloads() {
+        use crate::host::http::loopback::{response, serve};
+        let initrd_sig = format!("/4081.2.0/{FLATCAR_PXE_INITRD}.sig");
+        let (base, requests) = serve(move |_, path| match path {
+            p if p == initrd_sig => response("200 OK", "", "not read"),
+            _ => response("404 Not Found", "", ""),
+        });
+        let release = format!("{base}/4081.2.0");
+        let http = Client::for_downloads();
+        let err = signature_for(&http, &release, "4081.2.0", FLATCAR_PXE_INITRD)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("Flatcar 4081.2.0 has no PXE image"), "{err}");
+        let asked: Vec<String> = requests.try_iter().collect();
+        assert_eq!(asked, [format!("GET /4081.2.0/{FLATCAR_PXE_INITRD} ")]);
+    }
 
     #[test]
     fn every_channel_reads_its_current_version_txt() {

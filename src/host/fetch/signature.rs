@@ -22,7 +22,10 @@ pub enum SignatureError {
     #[error("signing key: {0}")]
     Key(String),
     /// No key in the keyring has the signature's issuer: fetch the key again.
-    #[error("{file}: signed by {issuer}, a key not in the signing key (was it rotated?)")]
+    #[error(
+        "{file}: signed by {issuer}, a subkey this key file lacks (was the signing key \
+         rotated? the key is fetched again)"
+    )]
     UnknownIssuer { file: String, issuer: String },
     #[error("{file}: signature by {issuer} refused: {reason}")]
     Refused {
@@ -40,22 +43,38 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// Parses an armored or binary key and checks its primary fingerprint.
+    /// Parses an armored or binary key file, which may hold several keys
+    /// (and several armored blocks), and takes the one whose primary
+    /// fingerprint is the pinned one.
     pub fn parse(bytes: &[u8], pinned_fingerprint: &str) -> Result<SigningKey, SignatureError> {
-        let (key, _) = SignedPublicKey::from_reader_single(bytes)
-            .map_err(|e| SignatureError::Key(format!("cannot read the key: {e}")))?;
-        let fingerprint = upper_hex(key.primary_key.fingerprint().as_bytes());
         let pinned: String = pinned_fingerprint
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect::<String>()
             .to_uppercase();
-        if fingerprint != pinned {
-            return Err(SignatureError::Key(format!(
-                "primary key fingerprint {fingerprint} is not the pinned {pinned}"
-            )));
+        let cannot_read =
+            |e: pgp::errors::Error| SignatureError::Key(format!("cannot read the key: {e}"));
+        let mut found = Vec::new();
+        for block in key_blocks(bytes) {
+            let (keys, _) = SignedPublicKey::from_reader_many(block).map_err(cannot_read)?;
+            for key in keys {
+                let key = key.map_err(cannot_read)?;
+                let fingerprint = upper_hex(key.primary_key.fingerprint().as_bytes());
+                if fingerprint == pinned {
+                    return Ok(SigningKey { key });
+                }
+                found.push(fingerprint);
+            }
         }
-        Ok(SigningKey { key })
+        Err(SignatureError::Key(match found.as_slice() {
+            [] => "the file holds no key".to_string(),
+            [one] => format!("primary key fingerprint {one} is not the pinned {pinned}"),
+            many => format!(
+                "none of its {} keys ({}) has the pinned primary fingerprint {pinned}",
+                many.len(),
+                many.join(", ")
+            ),
+        }))
     }
 
     /// Whether the key holds the key that made `sig`.
@@ -255,6 +274,24 @@ fn check_subkey(
     )
 }
 
+/// A key file's armored blocks, each read on its own (a reader of armor
+/// stops at the first block's end); binary data is one block.
+fn key_blocks(bytes: &[u8]) -> Vec<&[u8]> {
+    const BEGIN: &[u8] = b"-----BEGIN PGP PUBLIC KEY BLOCK-----";
+    let starts: Vec<usize> = (0..bytes.len())
+        .filter(|&i| bytes[i..].starts_with(BEGIN))
+        .collect();
+    if starts.is_empty() {
+        return vec![bytes];
+    }
+    let ends = starts.iter().skip(1).copied().chain([bytes.len()]);
+    starts
+        .iter()
+        .zip(ends)
+        .map(|(&a, b)| &bytes[a..b])
+        .collect()
+}
+
 /// Revoked as compromised (or for no or an unknown reason): never valid.
 /// Retired or superseded: valid only for signatures made before.
 fn check_revocations<'a>(
@@ -264,24 +301,36 @@ fn check_revocations<'a>(
 ) -> Result<(), String> {
     for revocation in revocations {
         let revoked_at = revocation.created().map_or(0, |t| t.as_secs());
-        match revocation.revocation_reason_code() {
-            Some(RevocationCode::KeyRetired) | Some(RevocationCode::KeySuperseded) => {
-                if created >= revoked_at {
-                    return Err(format!("made after the {what} was retired"));
-                }
-            }
-            Some(RevocationCode::KeyCompromised) => {
-                return Err(format!("the {what} is revoked as compromised"));
-            }
-            other => {
-                return Err(format!(
-                    "the {what} is revoked ({})",
-                    other.map_or("no reason given".to_string(), |c| format!("{c:?}"))
-                ));
-            }
-        }
+        let reason = revocation.revocation_reason_code().copied();
+        revocation_verdict(reason, revoked_at, created, what)?;
     }
     Ok(())
+}
+
+/// What one revocation made at `revoked_at` says of a signature made at
+/// `created`, naming the reason the revocation gives.
+fn revocation_verdict(
+    reason: Option<RevocationCode>,
+    revoked_at: u32,
+    created: u32,
+    what: &str,
+) -> Result<(), String> {
+    match reason {
+        Some(RevocationCode::KeyRetired) if created >= revoked_at => {
+            Err(format!("made after the {what} was retired"))
+        }
+        Some(RevocationCode::KeySuperseded) if created >= revoked_at => {
+            Err(format!("made after the {what} was superseded"))
+        }
+        Some(RevocationCode::KeyRetired | RevocationCode::KeySuperseded) => Ok(()),
+        Some(RevocationCode::KeyCompromised) => {
+            Err(format!("the {what} is revoked as compromised"))
+        }
+        other => Err(format!(
+            "the {what} is revoked ({})",
+            other.map_or("no reason given".to_string(), |c| format!("{c:?}"))
+        )),
+    }
 }
 
 fn age(secs: u64) -> String {
@@ -289,5 +338,41 @@ fn age(secs: u64) -> String {
         s if s >= 86400 => format!("{} days", s / 86400),
         s if s >= 3600 => format!("{} hours", s / 3600),
         s => format!("{s} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revocation_names_its_own_reason() {
+        let verdict = |code, created| revocation_verdict(Some(code), 100, created, "subkey");
+        assert_eq!(
+            verdict(RevocationCode::KeySuperseded, 100),
+            Err("made after the subkey was superseded".to_string())
+        );
+        assert_eq!(
+            verdict(RevocationCode::KeyRetired, 200),
+            Err("made after the subkey was retired".to_string())
+        );
+        // Signed before it was retired or superseded: still good.
+        assert_eq!(verdict(RevocationCode::KeyRetired, 99), Ok(()));
+        assert_eq!(verdict(RevocationCode::KeySuperseded, 99), Ok(()));
+        assert_eq!(
+            verdict(RevocationCode::KeyCompromised, 1),
+            Err("the subkey is revoked as compromised".to_string())
+        );
+        assert!(revocation_verdict(None, 100, 1, "key").is_err());
+    }
+
+    #[test]
+    fn each_armored_block_is_read_on_its_own() {
+        let begin = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+        let two = format!("{begin}\nA\n-----END-----\n{begin}\nB\n");
+        let blocks = key_blocks(two.as_bytes());
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks[1].ends_with(b"B\n"));
+        assert_eq!(key_blocks(b"\x99binary"), [b"\x99binary"]);
     }
 }

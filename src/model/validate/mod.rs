@@ -17,6 +17,7 @@ mod cluster;
 mod guest;
 mod image;
 mod network;
+mod unused;
 
 impl Model {
     /// Checks the merged raw config and applies defaults; every error names
@@ -152,7 +153,7 @@ impl Checker<'_> {
         let guest = self.guest(raw, &image.source)?;
         let (http_root, tftp_root) = self.served_trees(raw)?;
 
-        let model = Model {
+        let mut model = Model {
             cluster: Cluster {
                 start_at_boot,
                 max_nodes,
@@ -173,7 +174,9 @@ impl Checker<'_> {
             cloud_config: self.cloud_config(raw, guest.config)?,
             guest,
             ksm: raw.ksm.enable.as_ref().is_none_or(|v| v.value),
+            warnings: Vec::new(),
         };
+        model.warnings = self.unused_keys(raw, &model);
         self.image_dir_used(raw, &model)?;
         Ok(model)
     }

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::base::names::{served_base_url, ETCD_BINARIES, GUEST_USER};
-use crate::model::Model;
+use crate::model::{ImageSource, Model};
 use crate::render::guest::{
     etcd_environment, EtcdBootstrap, ServedFile, ETCD_START_SCRIPT, PRIVATE_HOSTNAME, PRIVATE_IPV4,
 };
@@ -19,8 +19,38 @@ use crate::render::guest::{
 /// The spec version emitted: Flatcar documents it, Debian 12's Ignition 2.14
 /// and current Flatcar's accept it.
 const SPEC_VERSION: &str = "3.3.0";
-/// Spec versions a user's merged config may have (what Ignition 2.14 reads).
-pub const MERGE_VERSIONS: &[&str] = &["3.0.0", "3.1.0", "3.2.0", "3.3.0"];
+/// Spec versions of Ignition's configs, oldest first.
+const SPEC_VERSIONS: [&str; 6] = ["3.0.0", "3.1.0", "3.2.0", "3.3.0", "3.4.0", "3.5.0"];
+
+/// What the guests' Ignition reads of a user's merged config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeSpecs {
+    pub versions: &'static [&'static str],
+    /// Whose Ignition that is, for messages.
+    pub reader: &'static str,
+}
+
+/// The spec versions the configured image's Ignition reads. Flatcar's
+/// stable, beta and alpha ship Ignition 2.24 (spec up to 3.5.0), its
+/// newest LTS stream up to 3.4.0 (what Butane's `variant: flatcar` 1.1.0
+/// emits); LTS-2023 and the other images' Ignition 2.14 read up to 3.3.0.
+/// A pinned `image.version` is taken as its channel's.
+pub fn merge_specs(source: &ImageSource) -> MergeSpecs {
+    match source {
+        ImageSource::Flatcar { channel, .. } if channel == "lts" => MergeSpecs {
+            versions: &SPEC_VERSIONS[..5],
+            reader: "the Ignition of Flatcar's newest LTS stream",
+        },
+        ImageSource::Flatcar { .. } => MergeSpecs {
+            versions: &SPEC_VERSIONS,
+            reader: "the Ignition 2.24 of Flatcar stable, beta and alpha",
+        },
+        ImageSource::CoreOs | ImageSource::Files => MergeSpecs {
+            versions: &SPEC_VERSIONS[..4],
+            reader: "Ignition 2.14, the oldest the supported images ship",
+        },
+    }
+}
 /// The etcd binaries, below our directory of the HTTP root.
 pub const ETCD_DIR: &str = "etcd";
 /// The user's merged configs, below our directory of the HTTP root.
@@ -220,6 +250,19 @@ pub fn merge_paths(model: &Model) -> Vec<(&Path, String)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn merged_configs_may_have_what_the_channels_ignition_reads() {
+        let newest = |toml: &str| {
+            let (_, model) = Model::from_toml(toml).unwrap();
+            *merge_specs(&model.image.source).versions.last().unwrap()
+        };
+        assert_eq!(newest(""), "3.5.0");
+        assert_eq!(newest("[image]\nchannel = \"alpha\"\n"), "3.5.0");
+        assert_eq!(newest("[image]\nchannel = \"lts\"\n"), "3.4.0");
+        let coreos = "[image]\nsource = \"coreos\"\n[guest]\nconfig = \"ignition\"\n";
+        assert_eq!(newest(coreos), "3.3.0");
+    }
+
     use super::*;
 
     #[test]
