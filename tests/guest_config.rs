@@ -23,8 +23,8 @@ use coreos_cluster::base::paths::SUBDIR;
 use coreos_cluster::config::Sources;
 use coreos_cluster::model::Model;
 use coreos_cluster::render::boot;
-use coreos_cluster::render::guest::etcd_settings;
 use coreos_cluster::render::guest::ignition;
+use coreos_cluster::render::guest::{self, etcd_settings};
 use coreos_cluster::render::guest::{EtcdBootstrap, GuestInput, ServedFile};
 use coreos_cluster::render::output::{Contents, RenderedFile};
 
@@ -62,6 +62,22 @@ fn keys_toml(keys: &[&str]) -> String {
     format!("ssh-authorized-keys = [{}]\n", quoted.join(", "))
 }
 
+/// Five nodes, three voters, the v2 API on.
+const VOTERS_3_OF_5: &str = "[etcd]\nmembers = 3\nv2-api = true\n";
+
+/// The static bootstrap `prepare 5` makes for `toml`: nodes 1-3 listed.
+fn voters_3_of_5(toml: &str) -> EtcdBootstrap {
+    let bootstrap = guest::static_bootstrap(&model(toml).1, 5, TOKEN).unwrap();
+    let EtcdBootstrap::Static {
+        initial_cluster, ..
+    } = &bootstrap
+    else {
+        panic!("not static: {bootstrap:?}");
+    };
+    assert_eq!(initial_cluster.matches('=').count(), 3, "{initial_cluster}");
+    bootstrap
+}
+
 fn cases() -> Vec<Case> {
     let statics = EtcdBootstrap::Static {
         initial_cluster: "10.77.0.11=http://10.77.0.11:2380,10.77.0.12=http://10.77.0.12:2380,\
@@ -92,6 +108,18 @@ fn cases() -> Vec<Case> {
                 keys_toml(NASTY_KEYS)
             ),
             bootstrap: statics,
+            merges: 0,
+        },
+        Case {
+            name: "ignition-static-3-of-5-v2",
+            toml: VOTERS_3_OF_5.into(),
+            bootstrap: voters_3_of_5(VOTERS_3_OF_5),
+            merges: 0,
+        },
+        Case {
+            name: "cloud-config-static-3-of-5-v2",
+            toml: format!("[image]\nsource = \"coreos\"\n{VOTERS_3_OF_5}"),
+            bootstrap: voters_3_of_5(&format!("[image]\nsource = \"coreos\"\n{VOTERS_3_OF_5}")),
             merges: 0,
         },
         Case {
@@ -295,10 +323,11 @@ fn cloud_configs_parse_back_to_exactly_the_values_given() {
         } else {
             vec![]
         };
-        let etcd2: serde_json::Map<String, serde_json::Value> = etcd_settings(&case.bootstrap)
-            .into_iter()
-            .map(|(name, value)| (name.to_string(), value.into()))
-            .collect();
+        let etcd2: serde_json::Map<String, serde_json::Value> =
+            etcd_settings(&case.bootstrap, case.toml.contains("v2-api = true"))
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value.into()))
+                .collect();
         let mut expected = serde_json::json!({
             "coreos": {
                 "etcd2": etcd2,

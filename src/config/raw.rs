@@ -186,6 +186,8 @@ pub struct RawEtcd {
     pub sha256: Value<String>,
     pub binary: Value<String>,
     pub base_url: Value<String>,
+    pub members: Value<IntOrWord>,
+    pub v2_api: Value<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -278,7 +280,9 @@ merge_by_key!(RawEtcd {
     version,
     sha256,
     binary,
-    base_url
+    base_url,
+    members,
+    v2_api
 });
 merge_by_key!(RawPaths {
     tftp_root,

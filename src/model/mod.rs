@@ -25,6 +25,8 @@ pub struct Model {
     pub boot: Boot,
     pub image: Image,
     pub etcd: EtcdSource,
+    /// Which nodes vote in etcd, and which API versions it serves.
+    pub etcd_cluster: EtcdCluster,
     pub tftp_root: PathBuf,
     pub http_root: PathBuf,
     /// Our nginx's TCP port.
@@ -226,6 +228,50 @@ pub enum EtcdSource {
     },
     /// A binary the user provides.
     Binary(PathBuf),
+}
+
+/// How the nodes form the etcd cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EtcdCluster {
+    pub members: EtcdMembers,
+    /// Whether members serve etcd's v2 API too (`--enable-v2`, etcd 3.4-3.5).
+    pub v2_api: bool,
+}
+
+/// How many nodes are etcd voters (`etcd.members`); the other nodes run a
+/// proxy to them. Every write goes to every voter, so more voters make a
+/// slower cluster: etcd's guidance is an odd number, at most seven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtcdMembers {
+    /// One voter below three nodes, else three.
+    Auto,
+    /// At most this many, an odd number up to `MAX_ETCD_VOTERS`.
+    AtMost(u8),
+    /// Every node votes, however many.
+    All,
+}
+
+/// etcd's own guidance: "no more than seven" voters.
+pub const MAX_ETCD_VOTERS: u8 = 7;
+
+impl EtcdMembers {
+    /// The number of voters in a cluster of `size` nodes: the largest odd
+    /// number the setting and the size allow (an even count tolerates no
+    /// more failures than the odd one below it).
+    pub fn count(self, size: u8) -> u8 {
+        let odd_at_most = |n: u8| {
+            if n.is_multiple_of(2) {
+                n.saturating_sub(1).max(1)
+            } else {
+                n
+            }
+        };
+        match self {
+            EtcdMembers::Auto => odd_at_most(size.min(3)),
+            EtcdMembers::AtMost(k) => odd_at_most(k.min(size)),
+            EtcdMembers::All => size,
+        }
+    }
 }
 
 /// What every guest gets, whatever the format of its config.

@@ -43,6 +43,11 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
             "discovery: static, initial-cluster {initial_cluster}, token {token}"
         )),
     }
+    let voters = model.etcd_cluster.members.count(size);
+    say(&format!(
+        "etcd: {voters} of {size} nodes vote, {} proxy to them",
+        size - voters
+    ));
     say(&format!("image: {}", inputs.image));
     say(&format!(
         "prepared {size} nodes: guest config at {}, boot script {}",
@@ -89,6 +94,9 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
     let host = host_address(model)?;
     let fetched = fetch_image(root, model)?;
     let boot_files = check_boot_files(root, model)?;
+    // A discovery token is sized for the voters: the first to register vote,
+    // the later ones find the registry full and proxy.
+    let voters = model.etcd_cluster.members.count(size);
     let bootstrap = match &model.discovery {
         Discovery::Static => {
             let random = random::random_hex(8).context("making the cluster token")?;
@@ -96,9 +104,9 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
                 .context("static discovery needs isolated mode")?
         }
         Discovery::Public { base_url } => {
-            EtcdBootstrap::Discovery(discovery::allocate_public(base_url, size)?)
+            EtcdBootstrap::Discovery(discovery::allocate_public(base_url, voters)?)
         }
-        Discovery::Etcd { url } => EtcdBootstrap::Discovery(discovery::allocate_etcd(url, size)?),
+        Discovery::Etcd { url } => EtcdBootstrap::Discovery(discovery::allocate_etcd(url, voters)?),
     };
     let (mut template, mut merges, mut etcd) = (None, Vec::new(), Vec::new());
     match model.guest.config {

@@ -12,6 +12,15 @@
 # Otherwise it starts as new: a member of an earlier cluster on the same
 # addresses has another identity and is never taken for this node's.
 # Once etcd is healthy, the identity is recorded if no node did it yet.
+#
+# Only some nodes vote (etcd.members); every other node runs `etcd gateway`,
+# a TCP pass-through to the members on the same client port, so it answers
+# v3 and v2 alike on 127.0.0.1 and its own address, and `member list` through
+# it names the real members. Static discovery: the members are those in
+# ETCD_INITIAL_CLUSTER. Discovery: the first <size> registrants by creation
+# order (etcd's own rule); a node that finds the registry full proxies, and
+# etcd itself exits on a registry that fills while it registers (fallback
+# "exit": the default "proxy" is the v2 proxy, which serves no v3 client).
 # Messages start with "coreos-cluster-etcd:". POSIX sh (busybox ash too).
 set -u
 PATH=/opt/bin:$PATH
@@ -38,15 +47,55 @@ fetch() {
     fi
 }
 
-# The other members' peer URLs, one a line: from the static initial cluster,
-# or from the discovery registry (values "name=http://ip:2380").
-peer_urls() {
-    if [ -n "${ETCD_DISCOVERY:-}" ]; then
-        fetch "$ETCD_DISCOVERY" 2>/dev/null | grep -o '"value":"[^"]*"' |
-            sed 's/^"value":"[^=]*=//; s/[",].*//'
-    else
-        echo "${ETCD_INITIAL_CLUSTER:-}" | tr ',' '\n' | sed 's/^[^=]*=//'
+# The size the discovery token was made for.
+discovery_size() {
+    fetch "$ETCD_DISCOVERY/_config/size" 2>/dev/null | sed -n 's/.*"value":"\([0-9]*\)".*/\1/p'
+}
+
+# The members, "name=peer URL" a line: the static initial cluster, or the
+# first <size> registrants by creation order (the _config directory has no
+# value). Fails when the registry cannot be read.
+members() {
+    if [ -z "${ETCD_DISCOVERY:-}" ]; then
+        echo "${ETCD_INITIAL_CLUSTER:-}" | tr ',' '\n'
+        return
     fi
+    size=$(discovery_size)
+    [ -n "$size" ] || return 1
+    registry=$(fetch "$ETCD_DISCOVERY" 2>/dev/null) || return 1
+    echo "$registry" | tr '{' '\n' |
+        sed -n 's/.*"value":"\([^"]*\)".*"createdIndex":\([0-9]*\).*/\2 \1/p' |
+        sort -n | head -n "$size" | cut -d' ' -f2-
+}
+
+# The members' peer URLs, one a line.
+peer_urls() {
+    members | sed 's/^[^=]*=//; s/,.*//'
+}
+
+# "member" or "proxy". Under discovery, a registry that is not full yet (or
+# cannot be read) makes this node a candidate: etcd decides as it registers.
+role() {
+    list=$(members) || { echo member; return; }
+    if echo "$list" | grep -qxF "$ETCD_NAME=$own_peer_url"; then
+        echo member
+    elif [ -n "${ETCD_DISCOVERY:-}" ] && [ "$(echo "$list" | grep -c .)" -lt "$(discovery_size)" ]; then
+        echo member
+    else
+        echo proxy
+    fi
+}
+
+# Forwards this node's client port to the members, for the rest of its life.
+proxy() {
+    endpoints=$(peer_urls | sed "s|:[0-9]*\$|:$client_port|" | tr '\n' ',')
+    endpoints=${endpoints%,}
+    # Where this node's member would listen (the first client URL's host:port).
+    listen=${ETCD_LISTEN_CLIENT_URLS%%,*}
+    listen=${listen#*://}
+    say "proxy on $listen to the members $endpoints"
+    # A dead endpoint is retried after 2 s (the gateway's default: a minute).
+    exec etcd gateway start --endpoints="$endpoints" --listen-addr="$listen" --retry-delay=2s
 }
 
 # Succeeds (with the etcd settings changed) when this node rejoined.
@@ -97,6 +146,10 @@ record_identity() {
     say "cluster identity: ${recorded:-not recorded}"
 }
 
+[ -n "${ETCD_DISCOVERY:-}" ] && export ETCD_DISCOVERY_FALLBACK=exit
+if [ "$(role)" = proxy ]; then
+    proxy
+fi
 if [ -d "${ETCD_DATA_DIR:?}/member" ]; then
     say "starting the member whose data is in $ETCD_DATA_DIR"
 elif ! rejoin_if_lost; then
@@ -119,5 +172,9 @@ status=$?
 if kill -0 "$etcd_pid" 2>/dev/null; then
     wait "$etcd_pid"
     status=$?
+fi
+# The registry filled while this node registered: etcd exited, it proxies.
+if [ "$status" -ne 0 ] && [ -n "${ETCD_DISCOVERY:-}" ] && [ "$(role)" = proxy ]; then
+    proxy
 fi
 exit "$status"

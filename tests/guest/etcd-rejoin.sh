@@ -5,7 +5,13 @@
 #   1. a fresh cluster: no node rejoins; the cluster identity is recorded;
 #   2. a member killed and its data wiped: it rejoins (remove, add, existing);
 #   3. a leftover cluster of another start (another token) on the same
-#      addresses: the node does not rejoin and leaves that cluster alone.
+#      addresses: the node does not rejoin and leaves that cluster alone;
+#   4. voters and proxies, static: nodes 1-3 vote, 4 and 5 proxy (5 started
+#      before any member: it waits); put through a proxy, get on a member,
+#      the v2 API through a proxy; a killed proxy comes back as a proxy;
+#   5. voters and proxies, discovery (a token of size 3 on a self-hosted
+#      registry): 4 nodes at once, the first 3 registrants vote, the 4th
+#      proxies; a 5th that finds the registry full proxies at once.
 # Needs etcd-server, etcd-client and busybox-static. Not root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,16 +33,26 @@ addr() { echo "127.0.0.2$1"; }
 client() { echo "http://$(addr "$1"):$client_port"; }
 ctl() { ETCDCTL_API=3 etcdctl --endpoints="$(client "$1")" --dial-timeout=2s --command-timeout=3s "${@:2}"; }
 initial_cluster="$(addr 1)=http://$(addr 1):$peer_port,$(addr 2)=http://$(addr 2):$peer_port,$(addr 3)=http://$(addr 3):$peer_port"
+# The self-hosted discovery registry (an etcd v2 keys endpoint) of scenario 5.
+registry_port=$((client_port + 2))
+registry=http://127.0.0.29:$registry_port/v2/keys/_etcd/registry
 
-# start_node SHELL N TOKEN: the script as its own process group, env as the unit gives it.
+new_token() { echo "coreos-cluster-$1-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+
+# start_node SHELL N TOKEN: the script as its own process group, env as the
+# unit gives it, nodes 1-3 in the initial cluster. A TOKEN that is a URL is a
+# discovery URL instead.
 start_node() {
-    local ip
+    local ip bootstrap
     ip=$(addr "$2")
+    case $3 in
+    http://*) bootstrap=(ETCD_DISCOVERY="$3") ;;
+    *) bootstrap=(ETCD_INITIAL_CLUSTER="$initial_cluster" ETCD_INITIAL_CLUSTER_STATE=new
+        ETCD_INITIAL_CLUSTER_TOKEN="$3") ;;
+    esac
     # setsid in a background job does not fork: $! is the new group's id.
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-        ETCD_NAME="$ip" ETCD_DATA_DIR="$work/data$2" \
-        ETCD_INITIAL_CLUSTER="$initial_cluster" ETCD_INITIAL_CLUSTER_STATE=new \
-        ETCD_INITIAL_CLUSTER_TOKEN="$3" \
+        ETCD_NAME="$ip" ETCD_DATA_DIR="$work/data$2" "${bootstrap[@]}" ETCD_ENABLE_V2=true \
         ETCD_ADVERTISE_CLIENT_URLS="http://$ip:$client_port" \
         ETCD_INITIAL_ADVERTISE_PEER_URLS="http://$ip:$peer_port" \
         ETCD_LISTEN_CLIENT_URLS="http://$ip:$client_port" \
@@ -61,14 +77,19 @@ wait_for() { # wait_for SECONDS WHAT COMMAND...
     done
 }
 
-all_healthy() { for n in 1 2 3; do ctl "$n" endpoint health || return 1; done; }
-started_members() { ctl 1 member list | grep -c ', started, '; }
+all_healthy() { # [NODE...], nodes 1-3 if none
+    local n nodes=("$@")
+    [ $# -gt 0 ] || nodes=(1 2 3)
+    for n in "${nodes[@]}"; do ctl "$n" endpoint health || return 1; done
+}
+started_members() { ctl "${1:-1}" member list | grep -c ', started, '; }
+member_names() { ctl "$1" member list | awk -F', ' '{print $3}' | sort | tr '\n' ' '; }
 identity_is() { [ "$(ctl 1 get --print-value-only /coreos-cluster/identity)" = "$1" ]; }
 
 run_scenarios() {
     local shell=$1 token_a token_b
-    token_a=coreos-cluster-3-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-    token_b=coreos-cluster-3-$(head -c8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    token_a=$(new_token 3)
+    token_b=$(new_token 3)
     rm -rf "$work"/data* "$work"/*.log
     echo "== $shell: 1. fresh cluster"
     for n in 1 2 3; do start_node "$shell" "$n" "$token_a"; done
@@ -107,9 +128,77 @@ run_scenarios() {
     [ "$(ctl 1 member list)" = "$members" ] || fail "the leftover cluster's members were changed"
     ! ctl 3 get /test/key >/dev/null 2>&1 || fail "node 3 joined the leftover cluster"
     for n in 1 2 3; do kill_node "$n"; done
+
+    echo "== $shell: 4. static: nodes 1-3 vote, 4 and 5 proxy"
+    local token_c ids
+    token_c=$(new_token 5)
+    rm -rf "$work"/data* "$work"/*.log
+    start_node "$shell" 5 "$token_c"
+    wait_for 10 "node 5's proxy" grep -q 'proxy on ' "$work/node5.log"
+    sleep 2
+    for n in 1 2 3 4; do start_node "$shell" "$n" "$token_c"; done
+    wait_for 60 "a healthy cluster through every node" all_healthy 1 2 3 4 5
+    [ "$(member_names 5)" = "$(addr 1) $(addr 2) $(addr 3) " ] || fail "members through proxy 5: $(member_names 5)"
+    for n in 4 5; do
+        grep -q "proxy on $(addr "$n"):$client_port to the members $(client 1),$(client 2),$(client 3)\$" "$work/node$n.log" ||
+            fail "node $n is not a proxy to the members"
+        [ ! -d "$work/data$n" ] || fail "proxy $n made a data directory"
+    done
+    ctl 5 put /proxy/key "via node 5" >/dev/null
+    [ "$(ctl 1 get --print-value-only /proxy/key)" = "via node 5" ] || fail "put on proxy 5, get on node 1"
+    # The classic recipe's v2 checks, through a proxy.
+    ETCDCTL_API=2 etcdctl --endpoints="$(client 4)" mk /testing testdata >/dev/null || fail "v2 mk via proxy 4"
+    [ "$(ETCDCTL_API=2 etcdctl --endpoints="$(client 2)" get /testing)" = testdata ] || fail "v2 get on node 2"
+    grep -q '"value":"testdata"' <<<"$(curl -sL "$(client 5)/v2/keys/testing")" || fail "v2 curl via proxy 5"
+    grep -q 'cluster is healthy' <<<"$(ETCDCTL_API=2 etcdctl --endpoints="$(client 5)" cluster-health)" ||
+        fail "v2 cluster-health via proxy 5"
+    ids=$(ctl 1 member list | cut -d, -f1 | sort | tr '\n' ' ')
+    kill_node 4
+    : >"$work/node4.log"
+    start_node "$shell" 4 "$token_c"
+    wait_for 20 "proxy 4 back" ctl 4 endpoint health
+    grep -q 'proxy on ' "$work/node4.log" || fail "node 4 came back as something else than a proxy"
+    [ "$(ctl 1 member list | cut -d, -f1 | sort | tr '\n' ' ')" = "$ids" ] || fail "a proxy's restart changed the members"
+    for n in 1 2 3 4 5; do kill_node "$n"; done
+
+    echo "== $shell: 5. discovery: the first 3 registrants vote, the others proxy"
+    local url voters proxies
+    url=$registry/$(new_token 5)
+    curl -fsS -X PUT "$url/_config/size" -d value=3 >/dev/null || fail "making the discovery token"
+    rm -rf "$work"/data* "$work"/*.log
+    for n in 1 2 3 4; do start_node "$shell" "$n" "$url"; done
+    wait_for 60 "a healthy cluster through nodes 1-4" all_healthy 1 2 3 4
+    start_node "$shell" 5 "$url"
+    wait_for 20 "node 5 answering" ctl 5 endpoint health
+    voters=$(grep -l 'starting as a new member' "$work"/node*.log | wc -l)
+    proxies=$(grep -l 'proxy on ' "$work"/node*.log | wc -l)
+    [ "$voters/$proxies" = 4/2 ] || [ "$voters/$proxies" = 3/2 ] || fail "voters/proxies: $voters/$proxies"
+    ! grep -q 'starting as a new member' "$work/node5.log" || fail "node 5 tried to join a full registry"
+    [ "$(started_members 5)" = 3 ] || fail "members through proxy 5: $(ctl 5 member list)"
+    # The members are the first 3 registrants, as etcd decides.
+    local first3
+    first3=$(curl -fsS "$url" | tr '{' '\n' | sed -n 's/.*"value":"\([^=]*\)=.*"createdIndex":\([0-9]*\).*/\2 \1/p' |
+        sort -n | head -3 | cut -d' ' -f2 | sort | tr '\n' ' ')
+    [ "$(member_names 5)" = "$first3" ] || fail "members $(member_names 5), first registrants $first3"
+    ctl 5 put /proxy/key "via node 5" >/dev/null
+    for n in 1 2 3 4; do
+        [ "$(ctl "$n" get --print-value-only /proxy/key)" = "via node 5" ] || fail "get on node $n"
+    done
+    for n in 1 2 3 4 5; do kill_node "$n"; done
     echo "ok: $shell"
 }
 
+# The registry of scenario 5: its own process group, like the nodes.
+setsid etcd --name registry --data-dir "$work/registry" --enable-v2 \
+    --listen-client-urls "http://127.0.0.29:$registry_port" \
+    --advertise-client-urls "http://127.0.0.29:$registry_port" \
+    --listen-peer-urls "http://127.0.0.29:$((registry_port + 1))" \
+    --initial-advertise-peer-urls "http://127.0.0.29:$((registry_port + 1))" \
+    --initial-cluster "registry=http://127.0.0.29:$((registry_port + 1))" >"$work/registry.out" 2>&1 &
+pids[registry]=$!
+disown
+wait_for 20 "the discovery registry" curl -fsS "http://127.0.0.29:$registry_port/health"
+
 run_scenarios "busybox sh"
 run_scenarios bash
-echo "PASS: etcd start script: fresh cluster, rejoin after data loss, no misfire on a leftover cluster"
+echo "PASS: etcd start script: fresh cluster, rejoin after data loss, no misfire on a leftover cluster, proxies to the voters (static and discovery)"

@@ -21,11 +21,14 @@ root=$work/root
 mkdir -p "$root/etc/coreos-cluster" "$root/img" "$root/srv/coreos-cluster/http" "$root/run"
 echo kernel > "$root/img/vmlinuz"
 echo initrd > "$root/img/initrd"
-configure() { # MODE URL
+configure() { # MODE URL [ETCD_MEMBERS]
     cat > "$root/etc/coreos-cluster/cluster.toml" <<EOF
 [discovery]
 mode = "$1"
 url = "$2"
+
+[etcd]
+members = ${3:-"\"auto\""}
 
 [image]
 source = "files"
@@ -36,7 +39,7 @@ EOF
 prepare() { "$bin" --root "$root" prepare "$@"; }
 cloud_config=$root/srv/coreos-cluster/http/coreos-cluster/cloud-config.yaml
 
-log "self-hosted etcd: a fresh token with _config/size = N"
+log "self-hosted etcd: a fresh token with _config/size = the number of voters"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 etcd_port=$(free_port)
 peer_port=$(free_port)
@@ -58,12 +61,20 @@ size=$(curl -sf "$url/_config/size")
 python3 -c 'import json,sys; assert json.loads(sys.argv[1])["node"]["value"] == "3", sys.argv[1]' "$size" ||
     fail "_config/size: $size"
 grep -qF "    discovery: \"$url\"" "$cloud_config" || fail "cloud-config lacks the discovery URL"
-prepare 5 >/dev/null
+registry_size() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["node"]["value"])' "$(curl -sf "$1/_config/size")"; }
+out=$(prepare 5)
 url2=$(cat "$root/run/coreos-cluster/discovery-url")
 [ "$url2" != "$url" ] || fail "a second prepare reused the token"
 grep -qF "    discovery: \"$url2\"" "$cloud_config" || fail "cloud-config not updated"
-python3 -c 'import json,sys; assert json.loads(sys.argv[1])["node"]["value"] == "5"' "$(curl -sf "$url2/_config/size")" ||
-    fail "second _config/size"
+[ "$(registry_size "$url2")" = 3 ] || fail "5 nodes, members auto: _config/size $(registry_size "$url2")"
+grep -qF "etcd: 3 of 5 nodes vote, 2 proxy to them" <<<"$out" || fail "prepare did not say the voters: $out"
+for members_size in '"all" 5 5' '5 7 5' '5 4 3' '1 5 1'; do
+    read -r members size expected <<<"$members_size"
+    configure etcd "http://127.0.0.1:$etcd_port" "$members"
+    prepare "$size" >/dev/null
+    got=$(registry_size "$(cat "$root/run/coreos-cluster/discovery-url")")
+    [ "$got" = "$expected" ] || fail "members = $members, $size nodes: _config/size $got, not $expected"
+done
 
 log "self-hosted etcd that is not there: a clear error"
 configure etcd "http://127.0.0.1:1"
@@ -79,7 +90,10 @@ base=http://127.0.0.1:$(cat "$work/port")
 configure public "$base/ok"
 prepare 3 >/dev/null
 url=$(cat "$root/run/coreos-cluster/discovery-url")
-[[ $url =~ ^$base/ok/[0-9a-f]{32}$ ]] || fail "public discovery URL: $url"
+[[ $url =~ ^$base/ok/[0-9a-f]{32}-3$ ]] || fail "public discovery URL: $url"
+prepare 8 >/dev/null
+url=$(cat "$root/run/coreos-cluster/discovery-url")
+[[ $url =~ ^$base/ok/[0-9a-f]{32}-3$ ]] || fail "8 nodes, members auto: not a token of size 3: $url"
 
 configure public "$base/error"
 if out=$(prepare 3 2>&1); then fail "prepare succeeded on 503"; fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A local stand-in for a public etcd discovery service (discovery.etcd.io),
 for tests only. The first path segment picks the behaviour:
-  /ok/new?size=N       200, a new cluster URL
+  /ok/new?size=N       200, a new cluster URL ending in -N (the size asked for)
   /error/new           503 every time
   /garbage/new         200, an HTML page instead of a URL
   /flaky/new           503 twice, then a URL
@@ -31,7 +31,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "slow" and n == 1:
             time.sleep(15)
         if "/new" in self.path and "size=" in self.path:
-            return self.reply(200, "%s/%s\n" % (base, uuid.uuid4().hex))
+            size = self.path.split("size=")[1].split("&")[0]
+            return self.reply(200, "%s/%s-%s\n" % (base, uuid.uuid4().hex, size))
         return self.reply(404, "not found\n")
 
     def reply(self, status, body):

@@ -14,6 +14,7 @@ use crate::model::values::{check_path, parse_mac_prefix};
 use crate::model::{Cluster, Model};
 
 mod cluster;
+mod etcd;
 mod guest;
 mod image;
 mod network;
@@ -152,6 +153,7 @@ impl Checker<'_> {
         let boot = self.boot(raw, &network)?;
         let guest = self.guest(raw, &image.source)?;
         let (http_root, tftp_root) = self.served_trees(raw)?;
+        let etcd = self.etcd(raw)?;
 
         let mut model = Model {
             cluster: Cluster {
@@ -165,7 +167,8 @@ impl Checker<'_> {
             network,
             discovery,
             boot,
-            etcd: self.etcd(raw)?,
+            etcd_cluster: self.etcd_cluster(raw, &etcd)?,
+            etcd,
             image,
             tftp_root,
             http_root,
@@ -177,6 +180,9 @@ impl Checker<'_> {
             warnings: Vec::new(),
         };
         model.warnings = self.unused_keys(raw, &model);
+        model
+            .warnings
+            .extend(self.etcd_cluster_warnings(raw, &model));
         self.image_dir_used(raw, &model)?;
         Ok(model)
     }

@@ -82,7 +82,7 @@ pub fn render(
         ssh_authorized_keys: (model.guest.ssh_authorized_keys.iter())
             .map(|key| double_quoted(key))
             .collect(),
-        etcd: (etcd_settings(bootstrap).into_iter())
+        etcd: (etcd_settings(bootstrap, model.etcd_cluster.v2_api).into_iter())
             .map(|(name, value)| (name, double_quoted(&value)))
             .collect(),
         start_unit_name: double_quoted(CLOUD_CONFIG_START_UNIT),

@@ -154,7 +154,11 @@ pub fn render(
     };
     let mut files = vec![
         data_file("/etc/hostname", 0o644, &format!("{PRIVATE_HOSTNAME}\n")),
-        data_file(GUEST_ETCD_ENV, 0o644, &etcd_environment(bootstrap)),
+        data_file(
+            GUEST_ETCD_ENV,
+            0o644,
+            &etcd_environment(bootstrap, model.etcd_cluster.v2_api),
+        ),
         data_file(GUEST_ETCD_SCRIPT, 0o755, ETCD_START_SCRIPT),
     ];
     for (name, served) in ETCD_BINARIES.iter().zip(etcd) {

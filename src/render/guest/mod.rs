@@ -69,7 +69,8 @@ pub fn cluster_token(size: u8, random: &str) -> String {
     format!("coreos-cluster-{size}-{random}")
 }
 
-/// The static bootstrap for a cluster of `size` nodes, if the mode is static.
+/// The static bootstrap for a cluster of `size` nodes, if the mode is static:
+/// the voters are nodes 1 to `etcd.members`' count, the others proxy to them.
 /// `token` is new for each start (`cluster_token`).
 pub fn static_bootstrap(model: &Model, size: u8, token: &str) -> Option<EtcdBootstrap> {
     let (Discovery::Static, NetworkMode::Isolated { subnet, .. }) =
@@ -77,7 +78,7 @@ pub fn static_bootstrap(model: &Model, size: u8, token: &str) -> Option<EtcdBoot
     else {
         return None;
     };
-    let members: Vec<String> = (1..=size)
+    let members: Vec<String> = (1..=model.etcd_cluster.members.count(size))
         .filter_map(NodeIndex::new)
         .map(|n| {
             let ip = subnet.node_address(n);
@@ -107,7 +108,8 @@ pub fn guest_config_path(model: &Model) -> PathBuf {
 /// etcd's settings for every node, by the names coreos-cloudinit reads
 /// (`coreos.etcd2`, underscore form); etcd's environment variable is
 /// `ETCD_` and the name in upper case. Per-node values are placeholders.
-pub fn etcd_settings(bootstrap: &EtcdBootstrap) -> Vec<(&'static str, String)> {
+/// Whether a node votes or proxies follows from them (the start script).
+pub fn etcd_settings(bootstrap: &EtcdBootstrap, v2_api: bool) -> Vec<(&'static str, String)> {
     let ip = PRIVATE_IPV4;
     let mut settings = vec![("name", ip.to_string())];
     match bootstrap {
@@ -135,14 +137,17 @@ pub fn etcd_settings(bootstrap: &EtcdBootstrap) -> Vec<(&'static str, String)> {
         ),
         ("listen_peer_urls", names::etcd_peer_url(ip)),
     ]);
+    if v2_api {
+        settings.push(("enable_v2", "true".to_string()));
+    }
     settings
 }
 
 /// The environment file of our etcd unit: `ETCD_NAME=...` lines. Values are
 /// URLs, addresses and tokens checked to hold no whitespace or quotes.
-pub fn etcd_environment(bootstrap: &EtcdBootstrap) -> String {
+pub fn etcd_environment(bootstrap: &EtcdBootstrap, v2_api: bool) -> String {
     let mut text = String::new();
-    for (name, value) in etcd_settings(bootstrap)
+    for (name, value) in etcd_settings(bootstrap, v2_api)
         .into_iter()
         .chain([("data_dir", ETCD_DATA_DIR.to_string())])
     {
@@ -165,10 +170,13 @@ mod tests {
 
     #[test]
     fn environment_for_static_and_discovery() {
-        let env = etcd_environment(&EtcdBootstrap::Static {
-            initial_cluster: "10.77.0.11=http://10.77.0.11:2380".into(),
-            token: "coreos-cluster-1-0123456789abcdef".into(),
-        });
+        let env = etcd_environment(
+            &EtcdBootstrap::Static {
+                initial_cluster: "10.77.0.11=http://10.77.0.11:2380".into(),
+                token: "coreos-cluster-1-0123456789abcdef".into(),
+            },
+            false,
+        );
         assert_eq!(
             env,
             "ETCD_NAME=$private_ipv4\n\
@@ -181,11 +189,15 @@ mod tests {
              ETCD_LISTEN_PEER_URLS=http://$private_ipv4:2380\n\
              ETCD_DATA_DIR=/var/lib/coreos-cluster-etcd\n"
         );
-        let env = etcd_environment(&EtcdBootstrap::Discovery("https://d.example/x".into()));
+        let env = etcd_environment(
+            &EtcdBootstrap::Discovery("https://d.example/x".into()),
+            true,
+        );
         assert!(
             env.contains("\nETCD_DISCOVERY=https://d.example/x\n"),
             "{env}"
         );
         assert!(!env.contains("INITIAL_CLUSTER"), "{env}");
+        assert!(env.contains("\nETCD_ENABLE_V2=true\n"), "{env}");
     }
 }
