@@ -9,7 +9,7 @@ use crate::base::paths::Root;
 use crate::model::timeouts;
 use crate::model::{Discovery, Model};
 use crate::ops::cluster;
-use crate::ops::status::{self, NodeStatus, Status};
+use crate::ops::status::{self, EtcdRole, NodeStatus, Status};
 
 /// Start the VMs of a cluster one by one (ExecStart= of coreos-cluster@N).
 #[derive(Debug, Args)]
@@ -141,8 +141,8 @@ fn human(model: &Model, status: &Status) -> String {
         out.push_str("no nodes\n");
     } else {
         out.push_str(&format!(
-            "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {:<9} {}\n",
-            "NODE", "UNIT", "STATE", "MAC", "IP", "UPTIME", "RESTARTS", "ETCD", "QEMU"
+            "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {:<9} {:<6} {}\n",
+            "NODE", "UNIT", "STATE", "MAC", "IP", "UPTIME", "RESTARTS", "ETCD", "ROLE", "QEMU"
         ));
         for n in &status.nodes {
             let etcd = match n.etcd_healthy {
@@ -150,8 +150,13 @@ fn human(model: &Model, status: &Status) -> String {
                 Some(false) => "unhealthy",
                 None => "-",
             };
+            let role = match n.etcd_role {
+                Some(EtcdRole::Member) => "member",
+                Some(EtcdRole::Proxy) => "proxy",
+                None => "-",
+            };
             out.push_str(&format!(
-                "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {:<9} {}\n",
+                "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {:<9} {:<6} {}\n",
                 n.node,
                 n.unit,
                 format!("{}/{}", n.active_state, n.sub_state),
@@ -160,9 +165,19 @@ fn human(model: &Model, status: &Status) -> String {
                 n.uptime_sec.map_or("-".to_string(), duration),
                 n.restarts,
                 etcd,
+                role,
                 qemu_memory(n)
             ));
         }
+    }
+    match &status.etcd {
+        Some(e) => out.push_str(&format!(
+            "etcd:      {} members ({}), {} healthy\n",
+            e.members.len(),
+            e.members.join(", "),
+            e.healthy_members
+        )),
+        None => out.push_str("etcd:      no node answers\n"),
     }
     let running = status
         .nodes

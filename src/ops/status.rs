@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use crate::base::names::{self, CLUSTER_PATTERN, VM_PATTERN};
 use crate::base::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, KSM_DIR};
+use crate::host::etcd;
 use crate::host::procs::{self, page_size, read_number, QemuProcesses};
 use crate::host::systemd::{Systemd, SystemdBus};
-use crate::model::timeouts::ETCD_HEALTH_TIMEOUT;
 use crate::model::{Model, NetworkMode, NodeIndex};
 use crate::ops::load::load_model;
 
@@ -27,6 +27,8 @@ pub struct Status {
     /// The image the nodes boot, as `prepare` recorded it.
     pub image: Option<String>,
     pub nodes: Vec<NodeStatus>,
+    /// The etcd cluster as its members report it (None: no node answered).
+    pub etcd: Option<EtcdStatus>,
     /// Memory charged to the VMs, where systemd accounts it, else their RSS.
     pub memory_bytes: Option<u64>,
     pub ksm: Option<KsmStatus>,
@@ -52,6 +54,8 @@ pub struct NodeStatus {
     pub ip: Option<String>,
     /// None when not checked (node not running or address unknown).
     pub etcd_healthy: Option<bool>,
+    /// Whether the node votes or proxies (None: not known, no member answered).
+    pub etcd_role: Option<EtcdRole>,
     pub memory_bytes: Option<u64>,
     /// QEMU's resident memory (None: not running, or not readable).
     pub rss_bytes: Option<u64>,
@@ -61,6 +65,23 @@ pub struct NodeStatus {
     pub restarts: u32,
     /// Seconds since the VM's unit last started (None: not running).
     pub uptime_sec: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EtcdRole {
+    /// A voting member of the etcd cluster.
+    Member,
+    /// A proxy to the members on the node's client port.
+    Proxy,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EtcdStatus {
+    /// The members' addresses, as the cluster lists them.
+    pub members: Vec<String>,
+    /// How many of them answer healthy.
+    pub healthy_members: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +168,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             node: node.get(),
             // Probed below, all nodes at once.
             etcd_healthy: None,
+            etcd_role: None,
             ip: ip.map(|ip| ip.to_string()),
             unit,
             active_state,
@@ -160,6 +182,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
         });
     }
     probe_etcd(&mut nodes);
+    let etcd = etcd_roles(&mut nodes);
     let memory: Vec<u64> = nodes.iter().filter_map(|n| n.memory_bytes).collect();
 
     Ok(Status {
@@ -169,6 +192,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
         image: read_line(&root.join(IMAGE_FILE)),
         memory_bytes: (!memory.is_empty()).then(|| memory.iter().sum()),
         nodes,
+        etcd,
         other_units,
         ksm: read_ksm(&root.join(KSM_DIR)),
     })
@@ -236,32 +260,47 @@ fn probe_etcd(nodes: &mut [NodeStatus]) {
         for node in nodes.iter_mut() {
             let ip = node.ip.as_deref().and_then(|ip| ip.parse().ok());
             if let (Some(ip), "active") = (ip, node.active_state.as_str()) {
-                scope.spawn(move || node.etcd_healthy = Some(etcd_healthy(ip)));
+                scope.spawn(move || node.etcd_healthy = Some(etcd::healthy(ip)));
             }
         }
     });
 }
 
-fn etcd_healthy(ip: Ipv4Addr) -> bool {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(ETCD_HEALTH_TIMEOUT))
-        .build()
-        .into();
-    let url = format!("{}/health", names::etcd_client_url(ip));
-    let Ok(mut response) = agent.get(&url).call() else {
-        return false;
-    };
-    let Ok(text) = response.body_mut().read_to_string() else {
-        return false;
-    };
-    let Ok(body) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    // etcd answers {"health":"true"} (3.4: a string; some versions a bool).
-    matches!(
-        body.get("health"),
-        Some(serde_json::Value::String(s)) if s == "true"
-    ) || body.get("health") == Some(&serde_json::Value::Bool(true))
+/// The members as the first healthy node reports them, and each node's
+/// role from that list: a node whose address is a member's votes, any
+/// other node that answers etcd is a proxy.
+fn etcd_roles(nodes: &mut [NodeStatus]) -> Option<EtcdStatus> {
+    let mut members = nodes
+        .iter()
+        .filter(|n| n.etcd_healthy == Some(true))
+        .filter_map(|n| n.ip.as_deref()?.parse().ok())
+        .find_map(etcd::member_addresses)?;
+    // In address order, not the order of etcd's member IDs.
+    members.sort();
+    for node in nodes.iter_mut() {
+        let Some(ip) = node
+            .ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+        else {
+            continue;
+        };
+        node.etcd_role = if members.contains(&ip) {
+            Some(EtcdRole::Member)
+        } else if node.etcd_healthy == Some(true) {
+            Some(EtcdRole::Proxy)
+        } else {
+            None
+        };
+    }
+    let healthy_members = nodes
+        .iter()
+        .filter(|n| n.etcd_role == Some(EtcdRole::Member) && n.etcd_healthy == Some(true))
+        .count();
+    Some(EtcdStatus {
+        members: members.iter().map(Ipv4Addr::to_string).collect(),
+        healthy_members,
+    })
 }
 
 fn read_ksm(dir: &Path) -> Option<KsmStatus> {
@@ -310,6 +349,7 @@ mod tests {
                 mac: String::new(),
                 ip: Some(ip),
                 etcd_healthy: None,
+                etcd_role: None,
                 memory_bytes: None,
                 rss_bytes: None,
                 ksm_merged_bytes: None,
