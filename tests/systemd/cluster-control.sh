@@ -100,13 +100,15 @@ for n in s["nodes"]:
     assert n["mac"] == "52:54:00:12:34:%02x" % i, n
     assert n["ip"] == "10.77.0.%d" % (10 + i), n
     assert n["etcd_healthy"] is False, n   # no etcd in this guest, and no network
+    assert n["etcd_role"] is None, n       # so no member list to tell the role from
     assert n["memory_bytes"] > 10 * 2**20, n
     assert n["restarts"] == 0, n
     assert 0 <= n["uptime_sec"] < 600, n
 assert s["memory_bytes"] == sum(n["memory_bytes"] for n in s["nodes"]), s
 assert s["image"] is None, s["image"]   # up without prepare: nothing recorded
-assert set(s) == {"schema", "cluster", "discovery_url", "image", "nodes", "memory_bytes", "ksm",
-                  "other_units"}, s.keys()
+assert s["etcd"] is None, s["etcd"]     # no node answered
+assert set(s) == {"schema", "cluster", "discovery_url", "image", "nodes", "etcd", "memory_bytes",
+                  "ksm", "other_units"}, s.keys()
 print("status --json: fields as expected")
 EOF
 tb coreos-cluster status
