@@ -13,11 +13,24 @@ EXIT_SKIP=77
 passed=0
 failed=0
 skipped=0
-step() { # NAME CMD...
-    local name=$1 status
+# Each step's output is kept, so a failure's last lines can be repeated at
+# the end of the run, where a truncated CI log still shows them.
+LOGS=target/test-logs
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+FAILED_LOGS=()
+logged() { # LOG CMD...
+    local log=$1
     shift
+    "$@" 2>&1 | tee "$log"
+    return "${PIPESTATUS[0]}"
+}
+step() { # NAME CMD...
+    local name=$1 status log
+    shift
+    log="$LOGS/$(printf '%02d' $((passed + failed + skipped + 1))).log"
     printf '\n=== %s\n' "$name"
-    timed "$name" "$@"
+    timed "$name" logged "$log" "$@"
     status=$?
     case $status in
     0) passed=$((passed + 1)) ;;
@@ -29,6 +42,7 @@ step() { # NAME CMD...
     *)
         printf '=== FAILED: %s\n' "$name"
         failed=$((failed + 1))
+        FAILED_LOGS+=("$name|$log")
         return 1
         ;;
     esac
@@ -61,6 +75,10 @@ if step "build the package (makepkg)" timeout 1800 tests/package/build.sh target
     done
 fi
 
+for entry in "${FAILED_LOGS[@]}"; do
+    printf '\n== FAILED: %s, its last lines (all of them: %s)\n' "${entry%%|*}" "${entry#*|}"
+    tail -n 60 "${entry#*|}"
+done
 timed_report "tests/run.sh"
 printf '\n%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 [ "$failed" -eq 0 ]

@@ -62,7 +62,8 @@ since=(--since "@$(date +%s)")
 kill_qemu_wait_restart 02
 for _ in $(seq 180); do
     journal=$(tb journalctl -u coreos-vm@02 -o cat --no-pager "${since[@]}")
-    grep -q "test-guest: etcd healthy" <<<"$journal" && break
+    # Both lines: the guest relays the rejoin line from a log, it may come second.
+    grep -q "test-guest: etcd healthy" <<<"$journal" && grep -q "test-guest: rejoining: member" <<<"$journal" && break
     sleep 1
 done
 expect "node 2 rejoined" "$journal" "test-guest: rejoining: member"
