@@ -6,15 +6,29 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel};
 
 use anyhow::{bail, Context};
 
 use super::progress::Progress;
-use crate::host::http::Client;
+use crate::host::http::{Client, DOWNLOAD_BUFFER_SIZE};
 
 /// Bytes kept free beyond the file itself, so a download never fills the disk.
 const SPACE_MARGIN: u64 = 16 * 1024 * 1024;
-const BUFFER_SIZE: usize = 256 * 1024;
+/// Chunks waiting for the hashing and for the writing thread, each.
+const QUEUE_DEPTH: usize = 4;
+
+/// A read buffer and how much of it the last read filled.
+struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
 
 /// Receives a file's bytes in order while it downloads (on a thread of its
 /// own, so hashing runs beside the download).
@@ -88,7 +102,7 @@ fn into_part(
     if let Some(need) = remaining {
         check_free_space(part, need)?;
     }
-    let mut file = if resumed {
+    let file = if resumed {
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -109,19 +123,37 @@ fn into_part(
         File::create(part).with_context(|| format!("creating {}", part.display()))?
     };
     let mut reader = response.body_mut().as_reader();
-    // The sink hashes on a second thread while this one reads and writes:
-    // verifying then adds almost nothing to the download's time.
+    // Three threads, so verifying adds almost nothing to the download's
+    // time: this one reads, a second hashes, a third writes the part file
+    // and hands each buffer back to be read into again (no copy, no
+    // allocation per chunk). Hashing is the slowest stage (SHA-512 runs at
+    // about 500 MiB/s), so its thread does nothing else.
+    let part_file = &file;
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let (chunks, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let (to_hash, hash_queue) = sync_channel::<Chunk>(QUEUE_DEPTH);
+        let (to_write, write_queue) = sync_channel::<Chunk>(QUEUE_DEPTH);
+        let (to_reuse, free) = channel::<Vec<u8>>();
         let hasher = scope.spawn(move || {
-            for chunk in received {
-                sink.update(&chunk);
+            for chunk in hash_queue {
+                sink.update(chunk.bytes());
+                if to_write.send(chunk).is_err() {
+                    return;
+                }
             }
         });
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            for chunk in write_queue {
+                (&*part_file).write_all(chunk.bytes())?;
+                let _ = to_reuse.send(chunk.buf);
+            }
+            Ok(())
+        });
         let copied = (|| -> anyhow::Result<()> {
-            let mut buf = vec![0u8; BUFFER_SIZE];
             loop {
-                let n = match reader.read(&mut buf) {
+                let mut buf = free
+                    .try_recv()
+                    .unwrap_or_else(|_| vec![0u8; DOWNLOAD_BUFFER_SIZE]);
+                let len = match reader.read(&mut buf) {
                     Ok(0) => return Ok(()),
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -134,19 +166,24 @@ fn into_part(
                         })
                     }
                 };
-                file.write_all(&buf[..n])
-                    .with_context(|| format!("writing {}", part.display()))?;
-                // Only fails when the hashing thread is gone, which join reports.
-                let _ = chunks.send(buf[..n].to_vec());
-                progress.advance(n as u64);
+                progress.advance(len as u64);
+                // Fails only when the writer stopped, which its join reports.
+                if to_hash.send(Chunk { buf, len }).is_err() {
+                    return Ok(());
+                }
             }
         })();
-        drop(chunks);
+        drop(to_hash);
         hasher.join().expect("hashing does not panic");
-        if copied.is_err() {
+        let stored = writer
+            .join()
+            .expect("writing does not panic")
+            .with_context(|| format!("writing {}", part.display()));
+        let result = copied.and(stored);
+        if result.is_err() {
             progress.finish();
         }
-        copied
+        result
     })?;
     file.sync_all()
         .with_context(|| format!("writing {}", part.display()))?;
@@ -198,7 +235,7 @@ fn hash_existing(
 /// Hands what a part file already holds to the sink, leaving the file at its end.
 fn feed(file: &mut File, sink: &mut dyn Sink, progress: &mut Progress) -> std::io::Result<()> {
     sink.reset();
-    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut buf = vec![0u8; DOWNLOAD_BUFFER_SIZE];
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
