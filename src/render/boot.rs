@@ -19,6 +19,11 @@ use crate::render::guest::{
 };
 use crate::render::output::{header, RenderedFile};
 
+/// The serial console at 115200 baud, as Flatcar's docs write it: under
+/// QEMU (TCG) a boot to multi-user is 2-3 s faster than at the kernel's
+/// default 9600 (tests/bench/console.sh).
+const SERIAL_CONSOLE: &str = "console=ttyS0,115200n8";
+
 #[derive(Template)]
 #[template(path = "boot/boot.ipxe", escape = "none")]
 struct IpxeScript<'a> {
@@ -78,7 +83,7 @@ pub fn kernel_args(model: &Model, host: Ipv4Addr) -> String {
             ])
             .collect(),
     };
-    args.extend(["console=tty0".to_string(), "console=ttyS0".to_string()]);
+    args.extend(["console=tty0".to_string(), SERIAL_CONSOLE.to_string()]);
     args.extend(model.boot.kernel_args.iter().cloned());
     args.join(" ")
 }
@@ -189,7 +194,7 @@ mod tests {
             kernel_args(&flatcar, host),
             "initrd=initrd flatcar.first_boot=1 \
              ignition.config.url=http://10.77.0.1:8777/coreos-cluster/config.ign \
-             console=tty0 console=ttyS0 quiet"
+             console=tty0 console=ttyS0,115200n8 quiet"
         );
         let pxelinux = model("[boot]\nmethod = \"pxelinux\"\n");
         assert!(kernel_args(&pxelinux, host).starts_with("flatcar.first_boot=1 "));
@@ -197,7 +202,7 @@ mod tests {
         assert_eq!(
             kernel_args(&coreos, host),
             "cloud-config-url=http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml \
-             console=tty0 console=ttyS0"
+             console=tty0 console=ttyS0,115200n8"
         );
         let chosen = model("[guest]\nconfig = \"cloud-config\"\n");
         assert!(kernel_args(&chosen, host).starts_with("cloud-config-url="));

@@ -6,7 +6,7 @@
 # Flatcar's PXE image carries usr.squashfs, and runs from RAM (tmpfs over the
 # squashfs). It answers Flatcar's kernel line:
 #   initrd=flatcar_production_pxe_image.cpio.gz flatcar.first_boot=1
-#   ignition.config.url=http://HOST/PATH console=tty0 console=ttyS0
+#   ignition.config.url=http://HOST/PATH console=tty0 console=ttyS0,115200n8
 # It lives only in tests/ and is served under Flatcar's PXE file names:
 #   tests/flatcar-guest/build.sh OUTDIR -> OUTDIR/flatcar_production_pxe.vmlinuz,
 #   OUTDIR/flatcar_production_pxe_image.cpio.gz, OUTDIR/version.txt

@@ -99,7 +99,7 @@ boot() { # CONFIG_NAME: start QEMU in the background, sets qemu and t0
         -qmp "unix:$work/qmp.sock,server=on,wait=off" \
         -kernel "$guest/flatcar_production_pxe.vmlinuz" \
         -initrd "$guest/flatcar_production_pxe_image.cpio.gz" \
-        -append "initrd=flatcar_production_pxe_image.cpio.gz flatcar.first_boot=1 ignition.config.url=http://$host:$http_port/$1 console=tty0 console=ttyS0" \
+        -append "initrd=flatcar_production_pxe_image.cpio.gz flatcar.first_boot=1 ignition.config.url=http://$host:$http_port/$1 console=tty0 console=ttyS0,115200n8" \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$etcd_fwd-:2379,hostfwd=tcp:127.0.0.1:$ssh_fwd-:22" \
         -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:01 &
     qemu=$!

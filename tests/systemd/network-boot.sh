@@ -96,7 +96,7 @@ boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, s
             t_kernel=$t_start
             qemu=$(tb ps -o args= -C qemu-system-x86_64)
             expect "$label: QEMU loads the kernel" "$qemu" "-kernel /srv/coreos-cluster/http/coreos-cluster/vmlinuz -initrd /srv/coreos-cluster/http/coreos-cluster/initrd"
-            expect "$label: QEMU's kernel line" "$qemu" "-append cloud-config-url=http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml console=tty0 console=ttyS0"
+            expect "$label: QEMU's kernel line" "$qemu" "-append cloud-config-url=http://10.77.0.1:8777/coreos-cluster/cloud-config.yaml console=tty0 console=ttyS0,115200n8"
             expect "$label: the NIC has no boot ROM" "$qemu" "romfile= "
             ! grep -qE 'GET /coreos-cluster/(boot.ipxe|vmlinuz|initrd)' <<<"$served" || fail "$label: boot files fetched over HTTP: $served"
             ! grep -q 'iPXE' <<<"$serial" || fail "$label: iPXE ran"
