@@ -14,7 +14,7 @@ use crate::base::hex::hex;
 use crate::base::names;
 use crate::base::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, SUBDIR};
 use crate::config::Sources;
-use crate::host::access::{self, give_to_service_group, read_merge_file};
+use crate::host::access::{self, give_to_service_group, read_merge_file, MERGE_KEY, TEMPLATE_KEY};
 use crate::host::bridge::host_address;
 use crate::host::fetch::{self, CachedEtcd, Fetched};
 use crate::host::files::{install_file, write_changed};
@@ -112,7 +112,10 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
     match model.guest.config {
         GuestConfigFormat::CloudConfig => {
             if let Some(path) = &model.cloud_config.template {
-                template = Some(access::read_template(root, path)?);
+                template = Some(
+                    access::read_template(root, path)
+                        .map_err(|why| anyhow::anyhow!("{TEMPLATE_KEY}: {}", why.naming(path)))?,
+                );
             }
         }
         GuestConfigFormat::Ignition => {
@@ -126,9 +129,9 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
                 merges.push(Merge {
                     bytes: read_merge_file(
                         &root.join(source),
-                        source,
                         ignition::merge_specs(&model.image.source),
-                    )?,
+                    )
+                    .map_err(|why| anyhow::anyhow!("{MERGE_KEY}: {}: {why}", source.display()))?,
                     served: served.join(rel),
                 });
             }
@@ -173,15 +176,15 @@ fn check_boot_files(root: &Root, model: &Model) -> anyhow::Result<Vec<Install>> 
     let user = access::ServiceUser::lookup(root);
     let mut files = Vec::new();
     for copy in boot::copies(model) {
-        let meta =
-            access::check_source(&user, root, &copy.source, copy.what).map_err(|err| {
-                match (copy.is_image, &model.image.source) {
-                    (true, ImageSource::Flatcar { .. }) => anyhow::anyhow!(
-                        "{err:#}; run `coreos-cluster fetch` to download and verify the image"
-                    ),
-                    _ => err,
-                }
-            })?;
+        let meta = access::check_source(&user, root, &copy.source).map_err(|why| {
+            let err = format!("{}: {}", copy.what, why.naming(&copy.source));
+            match (copy.is_image, &model.image.source) {
+                (true, ImageSource::Flatcar { .. }) => anyhow::anyhow!(
+                    "{err}; run `coreos-cluster fetch` to download and verify the image"
+                ),
+                _ => anyhow::anyhow!(err),
+            }
+        })?;
         files.push(Install {
             meta,
             source: root.join(&copy.source),
