@@ -65,31 +65,70 @@ impl ServiceUser {
     }
 }
 
+/// Why a source that would be published is refused, without its path:
+/// `check` shows the path as the location, `prepare` inside the message
+/// (`naming`).
+#[derive(Debug)]
+pub enum SourceRefusal {
+    /// It cannot be looked up (missing, or in a directory root cannot enter).
+    Unusable(std::io::Error),
+    /// What it is instead (`config::file_kind`).
+    NotAFile(&'static str),
+    /// Its permission bits, which keep the service user out.
+    Private(u32),
+    TooLarge,
+    Unreadable(std::io::Error),
+    NotUtf8,
+    /// The rule of `check_text` it breaks, without the text.
+    BadCharacter(String),
+}
+
+impl std::fmt::Display for SourceRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            SourceRefusal::Unusable(err) => write!(f, "cannot use: {err}"),
+            SourceRefusal::NotAFile(kind) => write!(f, "is {kind}, not a regular file"),
+            SourceRefusal::Private(mode) => write!(
+                f,
+                "(mode {mode:04o}) is not readable by the {SERVICE_USER} user, which serves it; \
+                 make it readable by that user (e.g. chmod o+r, or chgrp {SERVICE_USER} and \
+                 chmod g+r) instead of publishing a private file"
+            ),
+            SourceRefusal::TooLarge => write!(f, "is larger than {} KiB", MAX_CONFIG_BYTES / 1024),
+            SourceRefusal::Unreadable(err) => write!(f, "cannot read: {err}"),
+            SourceRefusal::NotUtf8 => write!(f, "is not UTF-8 text"),
+            SourceRefusal::BadCharacter(rule) => write!(f, "holds {rule}"),
+        }
+    }
+}
+
+impl std::error::Error for SourceRefusal {}
+
+impl SourceRefusal {
+    /// The reason with `path` in it, for a message that has no location.
+    pub fn naming(&self, path: &Path) -> String {
+        let path = path.display();
+        match self {
+            SourceRefusal::Unusable(err) => format!("cannot use {path}: {err}"),
+            SourceRefusal::Unreadable(err) => format!("cannot read {path}: {err}"),
+            other => format!("{path} {other}"),
+        }
+    }
+}
+
 /// Checks a source that will be published: it exists, is a regular file and
-/// the service user could read it itself. `what` names it in messages.
+/// the service user could read it itself.
 pub fn check_source(
     user: &ServiceUser,
     root: &Root,
     path: &Path,
-    what: &str,
-) -> anyhow::Result<std::fs::Metadata> {
-    let meta = std::fs::metadata(root.join(path))
-        .with_context(|| format!("{what}: cannot use {}", path.display()))?;
+) -> Result<std::fs::Metadata, SourceRefusal> {
+    let meta = std::fs::metadata(root.join(path)).map_err(SourceRefusal::Unusable)?;
     if !meta.is_file() {
-        bail!(
-            "{what}: {} is {}, not a regular file",
-            path.display(),
-            crate::config::file_kind(&meta)
-        );
+        return Err(SourceRefusal::NotAFile(crate::config::file_kind(&meta)));
     }
     if !user.can_read(&meta) {
-        bail!(
-            "{what}: {} (mode {:04o}) is not readable by the {SERVICE_USER} user, \
-             which serves it; make it readable by that user (e.g. chmod o+r, or chgrp \
-             {SERVICE_USER} and chmod g+r) instead of publishing a private file",
-            path.display(),
-            meta.mode() & 0o7777
-        );
+        return Err(SourceRefusal::Private(meta.mode() & 0o7777));
     }
     Ok(meta)
 }
@@ -112,29 +151,30 @@ pub fn copy_group(source: &std::fs::Metadata, dest: &Path) -> anyhow::Result<()>
     }
 }
 
+/// How a config names the template, in messages.
+pub const TEMPLATE_KEY: &str = "cloud-config.template";
+/// How a config names the merge files, in messages.
+pub const MERGE_KEY: &str = "guest.ignition-merge";
+
 /// Reads the user's cloud-config template: a regular file the service user
 /// may read (it is served), at most MAX_CONFIG_BYTES, UTF-8, and only
 /// newlines and tabs among its characters (`base::text::check_text`, Lines).
-pub fn read_template(root: &Root, path: &Path) -> anyhow::Result<(String, std::fs::Metadata)> {
-    let what = "cloud-config.template";
-    let meta = check_source(&ServiceUser::lookup(root), root, path, what)?;
+pub fn read_template(
+    root: &Root,
+    path: &Path,
+) -> Result<(String, std::fs::Metadata), SourceRefusal> {
+    let meta = check_source(&ServiceUser::lookup(root), root, path)?;
     if meta.len() > MAX_CONFIG_BYTES {
-        bail!(
-            "{what}: {} is larger than {} KiB",
-            path.display(),
-            MAX_CONFIG_BYTES / 1024
-        );
+        return Err(SourceRefusal::TooLarge);
     }
-    let bytes = std::fs::read(root.join(path))
-        .with_context(|| format!("{what}: cannot read {}", path.display()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| anyhow::anyhow!("{what}: {} is not UTF-8 text", path.display()))?;
+    let bytes = std::fs::read(root.join(path)).map_err(SourceRefusal::Unreadable)?;
+    let text = String::from_utf8(bytes).map_err(|_| SourceRefusal::NotUtf8)?;
     check_text(&text, TextKind::Lines).map_err(|why| {
         // Not the text itself: the position says where.
         let rule = why
             .split_once(" holds ")
             .map_or(why.as_str(), |(_, rule)| rule);
-        anyhow::anyhow!("{what}: {} holds {rule}", path.display())
+        SourceRefusal::BadCharacter(rule.to_string())
     })?;
     Ok((text, meta))
 }
@@ -144,53 +184,76 @@ pub fn read_template(root: &Root, path: &Path) -> anyhow::Result<(String, std::f
 /// the Ignition merge files, so a bad one fails there and not at a guest's boot.
 pub fn check_named_files(root: &Root, model: &Model) -> Result<(), ConfigError> {
     // The location names the file; the message need not say it again.
-    let at = |path: &Path| {
-        let shown = path.display().to_string();
-        move |err: anyhow::Error| ConfigError {
-            message: format!("{err:#}")
-                .replacen(&format!(": {shown}:"), ":", 1)
-                .replacen(&format!(" {shown}"), "", 1),
-            location: shown,
-        }
+    let refuse = |path: &Path, key: &str, why: &dyn std::fmt::Display| ConfigError {
+        location: path.display().to_string(),
+        message: format!("{key}: {why}"),
     };
     if let Some(path) = &model.cloud_config.template {
-        let (text, _) = read_template(root, path).map_err(at(path))?;
+        let (text, _) =
+            read_template(root, path).map_err(|why| refuse(path, TEMPLATE_KEY, &why))?;
         cloud_config::check_template(model, &text)
-            .map_err(|why| anyhow::anyhow!("cloud-config.template: {} {why}", path.display()))
-            .map_err(at(path))?;
+            .map_err(|why| refuse(path, TEMPLATE_KEY, &why))?;
     }
     for path in &model.guest.ignition_merge {
-        read_merge_file(&root.join(path), path, merge_specs(&model.image.source))
-            .map_err(at(path))?;
+        read_merge_file(&root.join(path), merge_specs(&model.image.source))
+            .map_err(|why| refuse(path, MERGE_KEY, &why))?;
     }
     Ok(())
 }
 
+/// Why a merge file is refused, without its path: `check` shows the path as
+/// the location, `prepare` after the key.
+#[derive(Debug)]
+pub enum MergeRefusal {
+    Unreadable(std::io::Error),
+    NotAFile,
+    TooLarge,
+    NotJson(serde_json::Error),
+    UnknownVersion { version: String, specs: MergeSpecs },
+    NoVersion,
+}
+
+impl std::fmt::Display for MergeRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            MergeRefusal::Unreadable(err) => write!(f, "cannot read: {err}"),
+            MergeRefusal::NotAFile => write!(f, "not a regular file"),
+            MergeRefusal::TooLarge => write!(f, "larger than {MERGE_MAX_BYTES} bytes"),
+            MergeRefusal::NotJson(err) => write!(f, "not JSON: {err}"),
+            MergeRefusal::UnknownVersion { version, specs } => write!(
+                f,
+                "ignition.version {version:?} is not one of {} (what {} reads)",
+                specs.versions.join(", "),
+                specs.reader
+            ),
+            MergeRefusal::NoVersion => write!(f, "no ignition.version; not an Ignition config"),
+        }
+    }
+}
+
+impl std::error::Error for MergeRefusal {}
+
 /// Checks a user's config for `guest.ignition-merge` (`check` and `prepare`):
 /// a readable regular file of at most `MERGE_MAX_BYTES`, JSON, with an
 /// `ignition.version` the guests' Ignition reads (`specs`). `real` is the
-/// path to open (below the root), `shown` the path to name in messages.
-/// Returns its bytes.
-pub fn read_merge_file(real: &Path, shown: &Path, specs: MergeSpecs) -> anyhow::Result<Vec<u8>> {
-    let what = format!("guest.ignition-merge: {}", shown.display());
-    let meta = std::fs::metadata(real).with_context(|| format!("{what}: cannot read"))?;
+/// path to open (below the root). Returns its bytes.
+pub fn read_merge_file(real: &Path, specs: MergeSpecs) -> Result<Vec<u8>, MergeRefusal> {
+    let meta = std::fs::metadata(real).map_err(MergeRefusal::Unreadable)?;
     if !meta.is_file() {
-        bail!("{what}: not a regular file");
+        return Err(MergeRefusal::NotAFile);
     }
     if meta.len() > MERGE_MAX_BYTES {
-        bail!("{what}: larger than {MERGE_MAX_BYTES} bytes");
+        return Err(MergeRefusal::TooLarge);
     }
-    let bytes = std::fs::read(real).with_context(|| format!("{what}: cannot read"))?;
-    let json: serde_json::Value =
-        serde_json::from_slice(&bytes).with_context(|| format!("{what}: not JSON"))?;
+    let bytes = std::fs::read(real).map_err(MergeRefusal::Unreadable)?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(MergeRefusal::NotJson)?;
     match json.pointer("/ignition/version").and_then(|v| v.as_str()) {
         Some(version) if specs.versions.contains(&version) => Ok(bytes),
-        Some(version) => bail!(
-            "{what}: ignition.version {version:?} is not one of {} (what {} reads)",
-            specs.versions.join(", "),
-            specs.reader
-        ),
-        None => bail!("{what}: no ignition.version; not an Ignition config"),
+        Some(version) => Err(MergeRefusal::UnknownVersion {
+            version: version.to_string(),
+            specs,
+        }),
+        None => Err(MergeRefusal::NoVersion),
     }
 }
 
@@ -235,17 +298,62 @@ mod tests {
             (dir.to_path_buf(), "not a regular file"),
         ];
         let specs = merge_specs(&crate::model::ImageSource::Files);
-        assert!(read_merge_file(&good, Path::new("/etc/x.ign"), specs).is_ok());
+        assert!(read_merge_file(&good, specs).is_ok());
+        let shown = dir.display().to_string();
         for (path, expected) in cases {
-            let err = format!(
-                "{:#}",
-                read_merge_file(&path, Path::new("/etc/x.ign"), specs).unwrap_err()
-            );
-            assert!(
-                err.starts_with("guest.ignition-merge: /etc/x.ign: "),
-                "{err}"
-            );
-            assert!(err.contains(expected), "{err}");
+            let why = read_merge_file(&path, specs).unwrap_err().to_string();
+            assert!(why.contains(expected), "{why}");
+            assert!(!why.contains(&shown), "the caller names the file: {why}");
         }
+    }
+
+    #[test]
+    fn template_refusals_leave_the_path_to_the_caller() {
+        let temp = tempfile::tempdir().unwrap();
+        let root = Root::new(temp.path());
+        let dir = root.join("/etc/coreos-cluster");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, bytes: &[u8], mode: u32| {
+            std::fs::write(dir.join(name), bytes).unwrap();
+            std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(mode))
+                .unwrap();
+            Path::new("/etc/coreos-cluster").join(name)
+        };
+        let good = file("good.yaml", b"#cloud-config\n", 0o644);
+        assert!(read_template(&root, &good).is_ok());
+        let cases = [
+            (
+                Path::new("/etc/coreos-cluster/missing.yaml").to_path_buf(),
+                "cannot use: ",
+            ),
+            (
+                Path::new("/etc/coreos-cluster").to_path_buf(),
+                "is a directory, not a regular file",
+            ),
+            (
+                file("private.yaml", b"x\n", 0o600),
+                "(mode 0600) is not readable",
+            ),
+            (
+                file("latin1.yaml", b"caf\xe9\n", 0o644),
+                "is not UTF-8 text",
+            ),
+            (
+                file("escape.yaml", b"a\x1bb\n", 0o644),
+                "holds U+001B at character 2; only",
+            ),
+        ];
+        for (path, expected) in cases {
+            let why = read_template(&root, &path).unwrap_err();
+            let (reason, named) = (why.to_string(), why.naming(&path));
+            assert!(reason.starts_with(expected), "{reason}");
+            assert!(!reason.contains("/etc/coreos-cluster"), "{reason}");
+            assert!(named.contains(&path.display().to_string()), "{named}");
+        }
+        let missing = Path::new("/etc/coreos-cluster/missing.yaml");
+        let why = read_template(&root, missing).unwrap_err();
+        assert!(why
+            .naming(missing)
+            .starts_with("cannot use /etc/coreos-cluster/missing.yaml: "));
     }
 }

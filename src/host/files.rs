@@ -2,7 +2,7 @@
 //! directory, or synchronized into a live directory (atomically, only what
 //! changed); and images installed where the servers find them.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -108,8 +108,30 @@ pub fn sync_dir(
 /// meanwhile gets the old file or the new one; a failed copy (a full disk)
 /// leaves the old one and names the path.
 pub fn install_file(meta: &std::fs::Metadata, source: &Path, dest: &Path) -> anyhow::Result<bool> {
+    install(meta, source, dest, None)
+}
+
+/// `install_file` that also feeds the source's bytes to `hasher`, reading
+/// the source once: while it is copied, or on its own when `dest` is a hard
+/// link or already in place.
+pub fn install_file_hashed(
+    meta: &std::fs::Metadata,
+    source: &Path,
+    dest: &Path,
+    hasher: &mut dyn Write,
+) -> anyhow::Result<bool> {
+    install(meta, source, dest, Some(hasher))
+}
+
+fn install(
+    meta: &std::fs::Metadata,
+    source: &Path,
+    dest: &Path,
+    mut hasher: Option<&mut dyn Write>,
+) -> anyhow::Result<bool> {
     if let Ok(existing) = std::fs::metadata(dest) {
         if existing.len() == meta.len() && existing.modified().ok() == meta.modified().ok() {
+            hash_alone(source, hasher)?;
             return Ok(false);
         }
     }
@@ -121,15 +143,37 @@ pub fn install_file(meta: &std::fs::Metadata, source: &Path, dest: &Path) -> any
         std::process::id()
     ));
     let _ = std::fs::remove_file(&tmp);
-    if std::fs::hard_link(source, &tmp).is_err() {
+    if std::fs::hard_link(source, &tmp).is_ok() {
+        if let Err(err) = hash_alone(source, hasher) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err);
+        }
+    } else {
+        let mode = access::published_mode(meta);
         let copied = (|| {
-            std::fs::copy(source, &tmp)?;
-            let file = std::fs::File::options().write(true).open(&tmp)?;
+            let file = match hasher.as_deref_mut() {
+                // The kernel copies (and may share extents) when nothing hashes.
+                None => {
+                    std::fs::copy(source, &tmp)?;
+                    std::fs::File::options().write(true).open(&tmp)?
+                }
+                Some(hasher) => {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut file = std::fs::File::options()
+                        .write(true)
+                        .create_new(true)
+                        .mode(mode)
+                        .open(&tmp)?;
+                    let mut source = HashingReader {
+                        inner: std::fs::File::open(source)?,
+                        hasher,
+                    };
+                    io::copy(&mut source, &mut file)?;
+                    file
+                }
+            };
             file.set_modified(meta.modified()?)?;
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(access::published_mode(
-                meta,
-            )))?;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
             file.sync_all()
         })();
         if let Err(err) = copied {
@@ -141,6 +185,30 @@ pub fn install_file(meta: &std::fs::Metadata, source: &Path, dest: &Path) -> any
     }
     std::fs::rename(&tmp, dest).with_context(|| format!("installing {}", dest.display()))?;
     Ok(true)
+}
+
+/// Reads `source` into `hasher` (when there is one) where no copy does.
+fn hash_alone(source: &Path, hasher: Option<&mut dyn Write>) -> anyhow::Result<()> {
+    if let Some(hasher) = hasher {
+        std::fs::File::open(source)
+            .and_then(|mut file| io::copy(&mut file, hasher))
+            .with_context(|| format!("reading {}", source.display()))?;
+    }
+    Ok(())
+}
+
+/// Hands what it reads to `hasher` too, so a file is hashed as it is copied.
+struct HashingReader<'a, R> {
+    inner: R,
+    hasher: &'a mut dyn Write,
+}
+
+impl<R: Read> Read for HashingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.hasher.write_all(&buf[..read])?;
+        Ok(read)
+    }
 }
 
 #[cfg(test)]
@@ -188,5 +256,39 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["10-user.network", "50-coreos-cluster-new.netdev"]);
+    }
+
+    #[test]
+    fn install_file_hashed_sees_every_byte_whether_it_copies_links_or_skips() {
+        use sha2::{Digest, Sha512};
+        use std::os::unix::fs::MetadataExt;
+        let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let expected = Sha512::digest(&bytes);
+        let served = tempfile::tempdir().unwrap();
+        // A source on another file system cannot be hard linked: it is copied.
+        let elsewhere =
+            tempfile::tempdir_in("/dev/shm").unwrap_or_else(|_| tempfile::tempdir().unwrap());
+        let beside = tempfile::tempdir().unwrap();
+        for (round, dir) in [elsewhere.path(), beside.path()].into_iter().enumerate() {
+            let source = dir.join("etcd");
+            std::fs::write(&source, &bytes).unwrap();
+            std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let meta = std::fs::metadata(&source).unwrap();
+            let dest = served.path().join(format!("{round}/etcd"));
+            // Installed, then already in place.
+            for changed in [true, false] {
+                let mut hasher = Sha512::new();
+                let installed = install_file_hashed(&meta, &source, &dest, &mut hasher).unwrap();
+                assert_eq!(installed, changed);
+                assert_eq!(hasher.finalize(), expected);
+            }
+            assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+            let installed = std::fs::metadata(&dest).unwrap();
+            if (installed.dev(), installed.ino()) != (meta.dev(), meta.ino()) {
+                assert_eq!(installed.permissions().mode() & 0o7777, 0o644);
+            }
+            let names: Vec<_> = std::fs::read_dir(dest.parent().unwrap()).unwrap().collect();
+            assert_eq!(names.len(), 1, "no temporary file left");
+        }
     }
 }

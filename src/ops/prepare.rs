@@ -1,23 +1,25 @@
 //! What the cluster unit runs before VMs boot: `prepare N` (discovery,
 //! the guests' config, boot script, kernel and initrd). It reads top to
 //! bottom: load the config, gather what the host and the network give
-//! (image, discovery, the user's files), render every file (pure), write
-//! them, replacing only what changed.
+//! (image, discovery, the user's files), install the big files (etcd's
+//! hashed as they are copied, for the Ignition config), render every other
+//! file (pure), write them, replacing only what changed.
 
 use std::fs::Metadata;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use sha2::{Digest, Sha512};
 
 use crate::base::hex::hex;
 use crate::base::names;
 use crate::base::paths::{Root, DISCOVERY_URL_FILE, IMAGE_FILE, SUBDIR};
 use crate::config::Sources;
-use crate::host::access::{self, give_to_service_group, read_merge_file};
+use crate::host::access::{self, give_to_service_group, read_merge_file, MERGE_KEY, TEMPLATE_KEY};
 use crate::host::bridge::host_address;
 use crate::host::fetch::{self, CachedEtcd, Fetched};
-use crate::host::files::{install_file, write_changed};
+use crate::host::files::{install_file, install_file_hashed, write_changed};
 use crate::host::{discovery, image_version, random};
 use crate::model::{Discovery, GuestConfigFormat, ImageSource, Model};
 use crate::ops::load::load_model;
@@ -31,7 +33,8 @@ pub fn prepare(root: &Root, size: &str, say: &mut dyn FnMut(&str)) -> anyhow::Re
     let (sources, model) = load_model(root)?;
     let size = names::parse_cluster_size(size, model.cluster.max_nodes)?;
     let inputs = gather(root, &model, size)?;
-    let output = render(&model, &sources, &inputs)?;
+    let served_etcd = install(&inputs)?;
+    let output = render(&model, &sources, &inputs, &served_etcd)?;
     write(root, &output)?;
 
     match &inputs.bootstrap {
@@ -84,8 +87,9 @@ struct Inputs {
     /// The user's cloud-config template and its file's metadata.
     template: Option<(String, Metadata)>,
     merges: Vec<Merge>,
-    /// The etcd binaries Ignition guests fetch, and how Ignition checks them.
-    etcd: Vec<(Install, ServedFile)>,
+    /// The etcd binaries Ignition guests fetch, and their paths below our
+    /// HTTP directory.
+    etcd: Vec<(Install, String)>,
     /// What the served image is, as `status` shows it.
     image: String,
 }
@@ -112,7 +116,10 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
     match model.guest.config {
         GuestConfigFormat::CloudConfig => {
             if let Some(path) = &model.cloud_config.template {
-                template = Some(access::read_template(root, path)?);
+                template = Some(
+                    access::read_template(root, path)
+                        .map_err(|why| anyhow::anyhow!("{TEMPLATE_KEY}: {}", why.naming(path)))?,
+                );
             }
         }
         GuestConfigFormat::Ignition => {
@@ -126,9 +133,9 @@ fn gather(root: &Root, model: &Model, size: u8) -> anyhow::Result<Inputs> {
                 merges.push(Merge {
                     bytes: read_merge_file(
                         &root.join(source),
-                        source,
                         ignition::merge_specs(&model.image.source),
-                    )?,
+                    )
+                    .map_err(|why| anyhow::anyhow!("{MERGE_KEY}: {}: {why}", source.display()))?,
                     served: served.join(rel),
                 });
             }
@@ -173,15 +180,15 @@ fn check_boot_files(root: &Root, model: &Model) -> anyhow::Result<Vec<Install>> 
     let user = access::ServiceUser::lookup(root);
     let mut files = Vec::new();
     for copy in boot::copies(model) {
-        let meta =
-            access::check_source(&user, root, &copy.source, copy.what).map_err(|err| {
-                match (copy.is_image, &model.image.source) {
-                    (true, ImageSource::Flatcar { .. }) => anyhow::anyhow!(
-                        "{err:#}; run `coreos-cluster fetch` to download and verify the image"
-                    ),
-                    _ => err,
-                }
-            })?;
+        let meta = access::check_source(&user, root, &copy.source).map_err(|why| {
+            let err = format!("{}: {}", copy.what, why.naming(&copy.source));
+            match (copy.is_image, &model.image.source) {
+                (true, ImageSource::Flatcar { .. }) => anyhow::anyhow!(
+                    "{err}; run `coreos-cluster fetch` to download and verify the image"
+                ),
+                _ => anyhow::anyhow!(err),
+            }
+        })?;
         files.push(Install {
             meta,
             source: root.join(&copy.source),
@@ -192,13 +199,13 @@ fn check_boot_files(root: &Root, model: &Model) -> anyhow::Result<Vec<Install>> 
 }
 
 /// etcd and etcdctl, served where Ignition fetches them (`etcd/` of our
-/// HTTP directory), with their SHA-512, in `names::ETCD_BINARIES` order. A user's
-/// `etcd.binary` brings its etcdctl from the same directory.
+/// HTTP directory), in `names::ETCD_BINARIES` order. A user's `etcd.binary`
+/// brings its etcdctl from the same directory.
 fn etcd_binaries(
     root: &Root,
     etcd: &CachedEtcd,
     served: &Path,
-) -> anyhow::Result<Vec<(Install, ServedFile)>> {
+) -> anyhow::Result<Vec<(Install, String)>> {
     let etcdctl = match &etcd.etcdctl {
         Some(path) => path.clone(),
         None => etcd.etcd.with_file_name(names::ETCDCTL),
@@ -214,26 +221,44 @@ fn etcd_binaries(
         };
         // Fetched paths are below the root already.
         let meta = std::fs::metadata(source).with_context(cannot_use)?;
-        let bytes = std::fs::read(source).with_context(cannot_use)?;
+        if !meta.is_file() {
+            return Err(anyhow::anyhow!(
+                "is {}, not a regular file",
+                crate::config::file_kind(&meta)
+            ))
+            .with_context(cannot_use);
+        }
         let install = Install {
             meta,
             source: source.clone(),
             dest: root.join(served.join(&rel)),
         };
-        let served = ServedFile {
-            path: rel,
-            sha512: sha512_hex(&bytes),
-        };
-        out.push((install, served));
+        out.push((install, rel));
     }
     Ok(out)
 }
 
+/// Puts the big files in place, first: when they cannot be written (a full
+/// disk), the configs served now stay as they were. Returns the etcd
+/// binaries as the Ignition config names them, hashed as they were copied.
+fn install(inputs: &Inputs) -> anyhow::Result<Vec<ServedFile>> {
+    for file in &inputs.boot_files {
+        install_file(&file.meta, &file.source, &file.dest)?;
+    }
+    let mut served = Vec::new();
+    for (file, path) in &inputs.etcd {
+        let mut hasher = Sha512::new();
+        install_file_hashed(&file.meta, &file.source, &file.dest, &mut hasher)?;
+        served.push(ServedFile {
+            path: path.clone(),
+            sha512: hex(&hasher.finalize()),
+        });
+    }
+    Ok(served)
+}
+
 /// Every file `prepare` writes, rendered.
-struct Output<'a> {
-    /// Big files, written first: when they cannot be (a full disk), the
-    /// configs served now stay as they were.
-    installs: Vec<&'a Install>,
+struct Output {
     /// The discovery URL `status` shows (None: static discovery, no file).
     discovery_url: Option<RenderedFile>,
     /// Readable by all.
@@ -245,20 +270,24 @@ struct Output<'a> {
     image: RenderedFile,
 }
 
-fn render<'a>(model: &Model, sources: &Sources, inputs: &'a Inputs) -> anyhow::Result<Output<'a>> {
+fn render(
+    model: &Model,
+    sources: &Sources,
+    inputs: &Inputs,
+    served_etcd: &[ServedFile],
+) -> anyhow::Result<Output> {
     let served_merges: Vec<ServedFile> = (inputs.merges.iter().zip(ignition::merge_paths(model)))
         .map(|(merge, (_, rel))| ServedFile {
             path: rel,
             sha512: sha512_hex(&merge.bytes),
         })
         .collect();
-    let served_etcd: Vec<ServedFile> = inputs.etcd.iter().map(|(_, s)| s.clone()).collect();
     let guest_input = match model.guest.config {
         GuestConfigFormat::CloudConfig => GuestInput::CloudConfig {
             user_template: inputs.template.as_ref().map(|(text, _)| text.as_str()),
         },
         GuestConfigFormat::Ignition => GuestInput::Ignition {
-            etcd: served_etcd.as_slice().try_into().expect("etcd and etcdctl"),
+            etcd: served_etcd.try_into().expect("etcd and etcdctl"),
             merges: &served_merges,
         },
     };
@@ -285,11 +314,7 @@ fn render<'a>(model: &Model, sources: &Sources, inputs: &'a Inputs) -> anyhow::R
         }
         EtcdBootstrap::Static { .. } => None,
     };
-    let installs = (inputs.boot_files.iter())
-        .chain(inputs.etcd.iter().map(|(install, _)| install))
-        .collect();
     Ok(Output {
-        installs,
         discovery_url,
         public,
         secret,
@@ -299,9 +324,6 @@ fn render<'a>(model: &Model, sources: &Sources, inputs: &'a Inputs) -> anyhow::R
 }
 
 fn write(root: &Root, output: &Output) -> anyhow::Result<()> {
-    for install in &output.installs {
-        install_file(&install.meta, &install.source, &install.dest)?;
-    }
     let url_file = root.join(DISCOVERY_URL_FILE);
     match &output.discovery_url {
         Some(file) => write_text(root, file, 0o644)?,
@@ -325,6 +347,5 @@ fn write_text(root: &Root, file: &RenderedFile, mode: u32) -> anyhow::Result<()>
 }
 
 fn sha512_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha512};
     hex(&Sha512::digest(bytes))
 }

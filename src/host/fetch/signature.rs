@@ -278,8 +278,10 @@ fn check_subkey(
 /// stops at the first block's end); binary data is one block.
 fn key_blocks(bytes: &[u8]) -> Vec<&[u8]> {
     const BEGIN: &[u8] = b"-----BEGIN PGP PUBLIC KEY BLOCK-----";
-    let starts: Vec<usize> = (0..bytes.len())
-        .filter(|&i| bytes[i..].starts_with(BEGIN))
+    let starts: Vec<usize> = bytes
+        .windows(BEGIN.len())
+        .enumerate()
+        .filter_map(|(at, window)| (window == BEGIN).then_some(at))
         .collect();
     if starts.is_empty() {
         return vec![bytes];
@@ -374,5 +376,27 @@ mod tests {
         assert_eq!(blocks.len(), 2);
         assert!(blocks[1].ends_with(b"B\n"));
         assert_eq!(key_blocks(b"\x99binary"), [b"\x99binary"]);
+    }
+
+    #[test]
+    fn key_blocks_start_at_each_armor_header() {
+        let begin = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+        let block = |body: &str| format!("{begin}\n{body}\n-----END PGP PUBLIC KEY BLOCK-----\n");
+        // What stands before the first header is not part of a block.
+        let three = format!("a comment\n{}{}{}", block("A"), block("B"), block("C"));
+        let blocks = key_blocks(three.as_bytes());
+        let expected = [block("A"), block("B"), block("C")];
+        assert_eq!(
+            blocks,
+            expected.iter().map(|b| b.as_bytes()).collect::<Vec<_>>()
+        );
+        // A header ending the data is a block of its own.
+        let last = format!("{}{begin}", block("A"));
+        assert_eq!(key_blocks(last.as_bytes())[1], begin.as_bytes());
+        // Binary data, shorter than a header or not, is one block.
+        let binary = [0x99, 0x01, 0x0d, 0x04, 0xff, 0xfe, 0x00, 0x2d, 0x2d];
+        assert_eq!(key_blocks(&binary), [&binary[..]]);
+        assert_eq!(key_blocks(&binary.repeat(10)), [&binary.repeat(10)[..]]);
+        assert_eq!(key_blocks(b""), [b""]);
     }
 }
