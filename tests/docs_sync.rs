@@ -170,7 +170,7 @@ fn assert_docs_say(docs: &[(&str, Vec<String>)]) {
 
 /// Numbers and names the docs repeat: the powerdown grace's default, the
 /// bound of `stagger-sec = "auto"`, the timeouts' margins, pxelinux's files,
-/// the guest's user.
+/// the guest's user, KSM's pace.
 #[test]
 fn the_docs_numbers_and_names_are_the_codes() {
     use coreos_cluster::base::names::GUEST_USER as user;
@@ -183,6 +183,9 @@ fn the_docs_numbers_and_names_are_the_codes() {
     };
     let grace = coreos_cluster::base::defaults::DEFAULT_POWERDOWN_TIMEOUT_SEC;
     let auto = coreos_cluster::model::timeouts::AUTO_STAGGER_MAX.as_secs();
+    use coreos_cluster::base::defaults::{
+        DEFAULT_KSM_PAGES_TO_SCAN as pages, DEFAULT_KSM_SLEEP_MILLISECS as sleep,
+    };
     assert_docs_say(&[
         (
             "packaging/man/cluster.toml.5",
@@ -192,6 +195,8 @@ fn the_docs_numbers_and_names_are_the_codes() {
                 format!("where {pxelinux} and {ldlinux} are."),
                 format!(".IR {pxelinux} \", \" {ldlinux} \", \""),
                 format!("OpenSSH public keys of the .B {user} user"),
+                format!(".BR pages-to-scan \" (1-100000, {pages})\""),
+                format!(".BR sleep-millisecs \" (1-10000, {sleep})\""),
             ],
         ),
         (
@@ -199,12 +204,16 @@ fn the_docs_numbers_and_names_are_the_codes() {
             vec![
                 format!("#powerdown-timeout-sec = {grace}"),
                 format!("loaded its boot files (at most {auto} s)"),
+                format!("#pages-to-scan = {pages}"),
+                format!("#sleep-millisecs = {sleep}"),
             ],
         ),
         (
             "README.md",
             vec![
                 format!("| `vm.powerdown-timeout-sec` | {grace} |"),
+                format!("| `ksm.pages-to-scan` | {pages} |"),
+                format!("| `ksm.sleep-millisecs` | {sleep} |"),
                 format!("ssh to node N's address as `{user}`"),
                 format!("printed its first line, or after {auto} s;"),
                 format!("`\"auto\"` counts as {auto} s"),

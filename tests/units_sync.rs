@@ -6,6 +6,7 @@ use std::path::Path;
 use coreos_cluster::base::{names, paths};
 use coreos_cluster::config::{self, Source, Sources};
 use coreos_cluster::model::{timeouts, Model};
+use coreos_cluster::render::{generator, output::Contents};
 
 fn unit(name: &str) -> String {
     std::fs::read_to_string(
@@ -26,13 +27,17 @@ fn settings(unit: &str, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn default_model() -> Model {
-    let sources = Sources {
+fn default_sources() -> Sources {
+    Sources {
         files: vec![Source {
             path: "/etc/coreos-cluster/cluster.toml".into(),
             text: String::new(),
         }],
-    };
+    }
+}
+
+fn default_model() -> Model {
+    let sources = default_sources();
     Model::from_raw(&config::parse(&sources, 0).unwrap(), &sources).unwrap()
 }
 
@@ -123,4 +128,33 @@ fn the_units_run_as_the_service_user() {
     assert_eq!(settings(&cluster, "SupplementaryGroups"), [user]);
     let tftp = unit("coreos-cluster-tftp.service");
     assert!(settings(&tftp, "ExecStart")[0].contains(&format!(" --user {user} ")));
+}
+
+#[test]
+fn the_ksm_unit_reads_the_pace_the_generator_writes() {
+    let ksm = unit(names::KSM_UNIT);
+    let files = generator::render(&default_model(), &default_sources());
+    let dropin = files
+        .iter()
+        .find(|f| f.path.starts_with(format!("{}.d", names::KSM_UNIT)))
+        .expect("a drop-in for the KSM unit");
+    let Contents::Text(text) = &dropin.contents else {
+        panic!("the KSM drop-in is a link")
+    };
+    let assignments: Vec<String> = settings(text, "Environment")
+        .iter()
+        .flat_map(|line| {
+            line.split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(assignments.len(), 2, "{text}");
+    for assignment in assignments {
+        let (name, _) = assignment.split_once('=').unwrap();
+        // `$$`: systemd passes the `$` on, and sh reads the environment.
+        assert!(ksm.contains(&format!("\"$${name}\"")), "{name} unread");
+    }
+    assert_eq!(settings(&ksm, "ReadWritePaths"), [paths::KSM_DIR]);
+    assert_eq!(settings(&ksm, "ConditionPathIsReadWrite"), [paths::KSM_DIR]);
 }

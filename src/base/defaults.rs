@@ -31,3 +31,9 @@ pub fn default_flatcar_base_url(channel: &str) -> String {
 
 /// Primary fingerprint of the Flatcar image signing key.
 pub const FLATCAR_SIGNING_KEY_FINGERPRINT: &str = "F88CFEDEFF29A5B4D9523864E25D9AED0593B34A";
+
+/// `ksm.pages-to-scan`: ten times the kernel's 100, for a burst of identical
+/// guests: one pass over 20 guests of 1 GiB takes under 2 minutes, not 17.
+pub const DEFAULT_KSM_PAGES_TO_SCAN: u32 = 1000;
+/// `ksm.sleep-millisecs`: the kernel's own.
+pub const DEFAULT_KSM_SLEEP_MILLISECS: u32 = 20;

@@ -188,9 +188,11 @@ fn human(model: &Model, status: &Status) -> String {
     out.push_str(&format!("memory:    {memory} in {running} running VMs\n"));
     match &status.ksm {
         Some(k) if k.run == 1 => out.push_str(&format!(
-            "ksm:       on, saving {} ({} pages shared)\n",
+            "ksm:       on, saving {} ({} pages shared), scanning {} pages every {} ms\n",
             mib(k.saved_bytes),
-            k.pages_sharing
+            k.pages_sharing,
+            k.pages_to_scan,
+            k.sleep_millisecs
         )),
         Some(_) => out.push_str("ksm:       off\n"),
         None => out.push_str("ksm:       not available\n"),

@@ -227,6 +227,8 @@ pub struct RawCloudConfig {
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawKsm {
     pub enable: Value<bool>,
+    pub pages_to_scan: Value<i64>,
+    pub sleep_millisecs: Value<i64>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -296,7 +298,11 @@ merge_by_key!(RawGuest {
     ignition_merge
 });
 merge_by_key!(RawCloudConfig { template });
-merge_by_key!(RawKsm { enable });
+merge_by_key!(RawKsm {
+    enable,
+    pages_to_scan,
+    sleep_millisecs
+});
 merge_by_key!(RawNode {
     memory_mib,
     cores,

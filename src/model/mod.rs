@@ -35,7 +35,8 @@ pub struct Model {
     pub tftp_port: u16,
     pub guest: Guest,
     pub cloud_config: CloudConfig,
-    pub ksm: bool,
+    /// KSM while a cluster runs, at this pace; None: `ksm.enable = false`.
+    pub ksm: Option<KsmPace>,
     /// Keys set to no effect with the other settings: `check` shows them,
     /// the generator logs them; never refused (a drop-in may switch the
     /// setting that uses them).
@@ -294,6 +295,13 @@ pub enum GuestConfigFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudConfig {
     pub template: Option<PathBuf>,
+}
+
+/// How fast ksmd scans: `pages_to_scan` pages, then a sleep of `sleep_millisecs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KsmPace {
+    pub pages_to_scan: u32,
+    pub sleep_millisecs: u32,
 }
 
 // Paced by the guests' own progress: measured fastest to a working cluster

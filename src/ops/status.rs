@@ -96,6 +96,9 @@ pub struct KsmStatus {
     pub run: u32,
     pub pages_sharing: u64,
     pub saved_bytes: u64,
+    /// ksmd's pace: this many pages, then a sleep of `sleep_millisecs`.
+    pub pages_to_scan: u32,
+    pub sleep_millisecs: u32,
 }
 
 /// The config and the cluster's status now, from systemd and the host.
@@ -309,6 +312,8 @@ fn read_ksm(dir: &Path) -> Option<KsmStatus> {
         run: read_number(&dir.join("run"))? as u32,
         pages_sharing,
         saved_bytes: pages_sharing * page_size(),
+        pages_to_scan: read_number(&dir.join("pages_to_scan"))? as u32,
+        sleep_millisecs: read_number(&dir.join("sleep_millisecs"))? as u32,
     })
 }
 
@@ -400,5 +405,28 @@ mod tests {
             .map(|u| (u.unit.as_str(), u.active_state.as_str()))
             .collect();
         assert_eq!(others, [("coreos-vm@1.service", "failed")]);
+    }
+
+    #[test]
+    fn ksm_shows_its_switch_savings_and_pace() {
+        let dir = tempfile::tempdir().unwrap();
+        for (knob, value) in [
+            ("run", "1"),
+            ("pages_sharing", "3"),
+            ("pages_to_scan", "1234"),
+            ("sleep_millisecs", "33"),
+        ] {
+            std::fs::write(dir.path().join(knob), format!("{value}\n")).unwrap();
+        }
+        let ksm = read_ksm(dir.path()).unwrap();
+        assert_eq!(
+            (
+                ksm.run,
+                ksm.saved_bytes,
+                ksm.pages_to_scan,
+                ksm.sleep_millisecs
+            ),
+            (1, 3 * page_size(), 1234, 33)
+        );
     }
 }

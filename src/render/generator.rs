@@ -68,6 +68,14 @@ struct TftpDropIn<'a> {
     wait_online: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "generator/ksm.conf", escape = "none")]
+struct KsmDropIn<'a> {
+    header: &'a str,
+    pages_to_scan: u32,
+    sleep_millisecs: u32,
+}
+
 /// Everything the generator writes for a valid config.
 pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
     let header = header("coreos-cluster-generator", sources);
@@ -126,6 +134,17 @@ pub fn render(model: &Model, sources: &Sources) -> Vec<RenderedFile> {
             &TftpDropIn {
                 header,
                 wait_online: &wait_online,
+            },
+        ));
+    }
+
+    if let Some(pace) = model.ksm {
+        files.push(RenderedFile::from_template(
+            dropin(KSM_UNIT),
+            &KsmDropIn {
+                header,
+                pages_to_scan: pace.pages_to_scan,
+                sleep_millisecs: pace.sleep_millisecs,
             },
         ));
     }
@@ -253,7 +272,7 @@ fn cluster_requires(model: &Model) -> Vec<&'static str> {
 
 fn cluster_wants(model: &Model) -> Vec<&'static str> {
     let mut wants = Vec::new();
-    if model.ksm {
+    if model.ksm.is_some() {
         wants.push(KSM_UNIT);
     }
     wants

@@ -17,6 +17,7 @@ mod cluster;
 mod etcd;
 mod guest;
 mod image;
+mod ksm;
 mod network;
 mod unused;
 
@@ -176,7 +177,7 @@ impl Checker<'_> {
             tftp_port: self.port(&raw.tftp.port, "tftp.port", DEFAULT_TFTP_PORT)?,
             cloud_config: self.cloud_config(raw, guest.config)?,
             guest,
-            ksm: raw.ksm.enable.as_ref().is_none_or(|v| v.value),
+            ksm: self.ksm(raw)?,
             warnings: Vec::new(),
         };
         model.warnings = self.unused_keys(raw, &model);
@@ -229,7 +230,7 @@ pub(crate) mod tests {
         assert_eq!((model.http_port, model.tftp_port), (8777, 69));
         assert_eq!(model.cluster.max_nodes, DEFAULT_MAX_NODES);
         assert_eq!(model.cluster.mac_prefix, DEFAULT_MAC_PREFIX);
-        assert!(model.ksm);
+        assert!(model.ksm.is_some());
     }
 
     #[test]

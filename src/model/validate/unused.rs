@@ -1,6 +1,6 @@
 //! Keys that have no effect with the other settings. They are warned about,
 //! not refused: a drop-in may switch the setting that uses them (the boot
-//! method, the guests' format), and the keys then apply again.
+//! method, the guests' format, KSM), and the keys then apply again.
 
 use super::Checker;
 use crate::config::ConfigError;
@@ -30,6 +30,11 @@ impl Checker<'_> {
             unused(at(&raw.etcd.sha256), "etcd.sha256", why);
             unused(at(&raw.etcd.base_url), "etcd.base-url", why);
             unused(at(&raw.etcd.binary), "etcd.binary", why);
+        }
+        if model.ksm.is_none() {
+            let why = "KSM is off (ksm.enable = false)";
+            unused(at(&raw.ksm.pages_to_scan), "ksm.pages-to-scan", why);
+            unused(at(&raw.ksm.sleep_millisecs), "ksm.sleep-millisecs", why);
         }
         warnings
     }
@@ -73,5 +78,15 @@ mod tests {
         );
         assert!(warnings("[etcd]\nbase-url = \"http://m/\"\n").is_empty());
         assert!(warnings("").is_empty());
+    }
+
+    #[test]
+    fn the_ksm_pace_with_ksm_off_is_warned_about() {
+        let shown = warnings("[ksm]\nenable = false\nsleep-millisecs = 50\n");
+        assert_eq!(
+            shown,
+            ["ksm.sleep-millisecs: has no effect: KSM is off (ksm.enable = false)"]
+        );
+        assert!(warnings("[ksm]\nsleep-millisecs = 50\n").is_empty());
     }
 }
