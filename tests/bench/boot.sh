@@ -46,18 +46,8 @@ METHOD_NODES=${BENCH_NODES:-1 3}
 SCALE_SIZES="1 3 8${FULL:+ 16}"
 SCALE_MEMORY_MIB=256
 KSM_WAIT_SEC=${BENCH_KSM_WAIT_SEC:-120}
-ksm_dir=/sys/kernel/mm/ksm
-ksm_saved=()
-if [ -w "$ksm_dir/run" ]; then
-    for f in run pages_to_scan sleep_millisecs; do ksm_saved+=("$f=$(cat "$ksm_dir/$f")"); done
-    export TESTBED_KSM_WRITABLE=1
-fi
-restore() {
-    local kv
-    for kv in "${ksm_saved[@]}"; do echo "${kv#*=}" > "$ksm_dir/${kv%%=*}"; done
-    testbed_shutdown
-}
-trap restore EXIT
+testbed_keep_ksm
+ksm_dir=$KSM_DIR
 
 testbed_make_guest_root 512 10
 r=$TESTBED_ROOT

@@ -237,6 +237,25 @@ testbed_shutdown() {
     fi
 }
 
+# For benchmarks that let the product drive KSM: /sys/kernel/mm/ksm is global
+# to the machine, so where it is writable its settings are kept here, put back
+# by testbed_shutdown_restoring_ksm (the EXIT trap this sets).
+KSM_DIR=/sys/kernel/mm/ksm
+testbed_keep_ksm() {
+    TESTBED_KSM_KEPT=()
+    if [ -w "$KSM_DIR/run" ]; then
+        local f
+        for f in run pages_to_scan sleep_millisecs; do TESTBED_KSM_KEPT+=("$f=$(cat "$KSM_DIR/$f")"); done
+        export TESTBED_KSM_WRITABLE=1
+    fi
+    trap testbed_shutdown_restoring_ksm EXIT
+}
+testbed_shutdown_restoring_ksm() {
+    local kv
+    for kv in "${TESTBED_KSM_KEPT[@]}"; do echo "${kv#*=}" > "$KSM_DIR/${kv%%=*}"; done
+    testbed_shutdown
+}
+
 # Stand-ins for prepare and the network and HTTP units, for tests about the
 # running VMs (they make the taps by hand); network-boot.sh and the
 # end-to-end tests run the real ones.
