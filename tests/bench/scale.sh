@@ -26,7 +26,7 @@ testbed_reexec_private "$0" "$@"
 
 if [ -n "${BENCH_FULL:-}" ]; then
     FORM=${SCALE_FORM-1:auto 3:auto 3:all 8:auto 8:all 16:auto 20:auto}
-    MEMORY=${SCALE_MEMORY-3 8 12 16 20}
+    MEMORY=${SCALE_MEMORY-3 4 8 12 16 20}
     SETTLE=${SCALE_SETTLE_SEC:-30}
     KSM_SAMPLE=${SCALE_KSM_SAMPLE_SEC:-120}
 else
