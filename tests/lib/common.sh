@@ -3,6 +3,7 @@
 #   log MSG...                 timestamped line on stderr
 #   fail MSG...                log "FAIL: MSG" and exit 1
 #   expect WHAT HAYSTACK NEEDLE   fail unless HAYSTACK contains NEEDLE
+#   wait_for SECONDS WHAT CMD...  run CMD every 0.5 s until it succeeds; fail after SECONDS
 #   project_version TOP        the crate version from TOP/Cargo.toml
 #   pacman_root ROOT CACHEDIR ARGS...   pacman on another root; fails on any "error:" line
 #   loopback_nginx DIR ROOT PROBE [HTTP_LINES] [SERVER_LINES]   a throwaway nginx on 127.0.0.1
@@ -12,6 +13,15 @@ fail() { log "FAIL: $*"; exit 1; }
 
 expect() { # WHAT HAYSTACK NEEDLE
     grep -qF -- "$3" <<<"$2" || fail "$1: '$3' not in:\n$2"
+}
+
+wait_for() { # SECONDS WHAT CMD...
+    local deadline=$((SECONDS + $1)) what=$2
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -lt $deadline ] || fail "timed out waiting for $what"
+        sleep 0.5
+    done
 }
 
 project_version() { # TOP
