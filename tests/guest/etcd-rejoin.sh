@@ -15,6 +15,7 @@
 # Needs etcd-server, etcd-client and busybox-static. Not root.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
+source "$here/tests/lib/common.sh" # wait_for; fail as below
 script=$here/templates/guest/etcd-start.sh
 for tool in etcd etcdctl busybox setsid; do
     command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (tests/debian-packages.txt)" >&2; exit 1; }
@@ -66,15 +67,6 @@ kill_node() {
     kill -KILL -- "-${pids[$1]}"
     while kill -0 -- "-${pids[$1]}" 2>/dev/null; do sleep 0.1; done
     unset "pids[$1]"
-}
-
-wait_for() { # wait_for SECONDS WHAT COMMAND...
-    local deadline=$((SECONDS + $1)) what=$2
-    shift 2
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $deadline ] || fail "timed out waiting for $what"
-        sleep 0.5
-    done
 }
 
 all_healthy() { # [NODE...], nodes 1-3 if none
