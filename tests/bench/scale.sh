@@ -83,8 +83,8 @@ wait_answering() { # FROM TO SECONDS
     for i in $(seq "$1" "$2"); do
         until tb curl -sf --max-time 2 "http://$(node_ip "$i"):2379/health" | grep -q '"health":"true"'; do
             if [ "$(date +%s)" -ge "$deadline" ]; then
-                tb systemctl status --no-pager "coreos-vm@$(printf %02d "$i").service" >&2 || true
-                tb journalctl -u "coreos-vm@$(printf %02d "$i").service" -o cat --no-pager | tail -20 >&2
+                tb systemctl status --no-pager "coreos-vm@$(printf %02x "$i").service" >&2 || true
+                tb journalctl -u "coreos-vm@$(printf %02x "$i").service" -o cat --no-pager | tail -20 >&2
                 fail "node $i does not answer after $3 s"
             fi
             sleep 1
@@ -102,8 +102,9 @@ recovery() { # N: SIGKILL a voter, then a proxy
     for node in 2 "$n"; do
         kind=voter # members = "auto" with 3 or more nodes: nodes 1-3 vote
         [ "$node" -le 3 ] || kind=proxy
-        unit=coreos-vm@$(printf %02d "$node").service
-        qemu=$(tb pgrep -P "$(tb systemctl show -p MainPID --value "$unit")" qemu-system)
+        unit=coreos-vm@$(printf %02x "$node").service
+        qemu=$(tb pgrep -P "$(tb systemctl show -p MainPID --value "$unit")" qemu-system) ||
+            fail "no QEMU under $unit"
         t0=$(now_ms)
         tb kill -KILL "$qemu"
         until etcdctl_on "$(node_ip 1)" put after-kill "$node" >/dev/null 2>&1; do sleep 0.2; done
@@ -160,7 +161,7 @@ memory_pass() { # KSM_ENABLE
     sleep 5
     base=$(mem_available_mib)
     for n in $MEMORY; do
-        for i in $(seq $((started + 1)) "$n"); do tb systemctl start --no-block "coreos-vm@$(printf %02d "$i").service"; done
+        for i in $(seq $((started + 1)) "$n"); do tb systemctl start --no-block "coreos-vm@$(printf %02x "$i").service"; done
         wait_answering $((started + 1)) "$n" 600
         started=$n
         sleep "$SETTLE"
