@@ -87,6 +87,12 @@ fn the_vm_unit_names_the_machine_and_its_sockets_as_the_code_does() {
         settings(&vm, "RuntimeDirectory"),
         [dir.strip_prefix("/run/").unwrap()]
     );
+    // vm-exec keeps a failed boot's line there, for status.
+    let state = paths::vm_state_dir("%i");
+    assert_eq!(
+        settings(&vm, "StateDirectory"),
+        [state.strip_prefix("/var/lib/").unwrap()]
+    );
     let qmp = in_runtime_dir(&format!("{dir}/{}", paths::QMP_SOCKET));
     let serial = in_runtime_dir(&format!("{dir}/{}", paths::SERIAL_SOCKET));
     let exec_start = &settings(&vm, "ExecStart")[0];

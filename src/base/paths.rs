@@ -30,6 +30,15 @@ pub const CONSOLE_LOCK: &str = "console.lock";
 /// serial console, i.e. its boot files are loaded (`stagger-sec = "auto"`
 /// waits for it before starting the next VM).
 pub const KERNEL_STARTED_MARKER: &str = "kernel-started";
+/// Each VM's state directory (the unit's StateDirectory=): what outlives a
+/// stopped VM, for `status`.
+pub fn vm_state_dir(instance: &str) -> String {
+    format!("{STATE_DIR}/vm-{instance}")
+}
+/// In a VM's state directory: the serial line that showed its last boot
+/// failed (Ignition, an emergency shell, no bootable device). `vm-exec`
+/// removes it when the next boot begins.
+pub const BOOT_FAILURE_RECORD: &str = "boot-failure";
 /// Where `prepare` records the image the nodes boot, for `status`.
 pub const IMAGE_FILE: &str = "/run/coreos-cluster/image";
 /// The kernel's KSM switches and counters.

@@ -56,7 +56,8 @@ impl Down {
     }
 }
 
-/// Show the cluster: nodes, MACs, IPs, etcd health, memory and KSM savings.
+/// Show the cluster: nodes, MACs, IPs, etcd health, memory and KSM savings, and
+/// any node whose last boot failed, with the serial line that showed it.
 #[derive(Debug, Args)]
 pub struct StatusCmd {
     /// Print JSON (a stable schema, versioned by its "schema" field).
@@ -159,7 +160,10 @@ fn human(model: &Model, status: &Status) -> String {
                 "{:<4} {:<21} {:<18} {:<17} {:<15} {:<9} {:<8} {:<9} {:<6} {}\n",
                 n.node,
                 n.unit,
-                format!("{}/{}", n.active_state, n.sub_state),
+                match n.boot_failure {
+                    Some(_) => "boot-failed".to_string(),
+                    None => format!("{}/{}", n.active_state, n.sub_state),
+                },
                 n.mac,
                 n.ip.as_deref().unwrap_or("-"),
                 n.uptime_sec.map_or("-".to_string(), duration),
@@ -167,6 +171,15 @@ fn human(model: &Model, status: &Status) -> String {
                 etcd,
                 role,
                 qemu_memory(n)
+            ));
+        }
+    }
+    for n in &status.nodes {
+        if let Some(line) = &n.boot_failure {
+            let label = format!("node {}:", n.node);
+            out.push_str(&format!(
+                "{label:<11}boot failed ({}/{}): {line}\n",
+                n.active_state, n.sub_state
             ));
         }
     }

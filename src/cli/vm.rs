@@ -7,12 +7,10 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::base::defaults::DEFAULT_POWERDOWN_TIMEOUT_SEC;
+use crate::base::names::VM_EXIT_NO_RESTART;
 use crate::base::paths::Root;
 use crate::model::timeouts::QMP_GREETING_TIMEOUT;
 use crate::ops::vm::{self, VmExecError};
-
-/// Exit status of `vm-exec` for a bad instance; the unit does not restart on it.
-const EXIT_BAD_INSTANCE: i32 = 78;
 
 /// Check a coreos-vm@ instance name, then run QEMU (ExecStart=).
 #[derive(Debug, Args)]
@@ -30,8 +28,10 @@ pub struct VmExec {
 fn vm_exec_long_about() -> String {
     format!(
         "Check a coreos-vm@ instance name, then run QEMU (ExecStart=).\n\n\
-         Exits with status {EXIT_BAD_INSTANCE} when the instance is not a node number, so \
-         systemd does not restart it; any other failure (the config, the files `prepare` \
+         Exits with status {VM_EXIT_NO_RESTART} when the instance is not a node number, or \
+         when the guest powers off after the serial console showed its boot failed \
+         (Ignition failed, an emergency shell, no bootable device), so systemd does not \
+         restart it; the failing line is kept for `coreos-cluster status`. Any other failure (the config, the files `prepare` \
          writes) exits 1, which Restart=on-failure retries. Otherwise runs the command \
          with a serial console socket that also logs to the journal, turns SIGRTMIN+4 \
          (machinectl poweroff) into an ACPI powerdown, and exits as QEMU exits."
@@ -44,7 +44,7 @@ impl VmExec {
             Ok(()) => Ok(()),
             Err(VmExecError::BadInstance(err)) => {
                 tracing::error!("{err:#}");
-                std::process::exit(EXIT_BAD_INSTANCE);
+                std::process::exit(VM_EXIT_NO_RESTART);
             }
             Err(VmExecError::Other(err)) => Err(err),
         }
@@ -126,10 +126,12 @@ impl VmRegister {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_vm_unit_does_not_restart_an_instance_vm_exec_refused() {
         let unit = include_str!("../../units/coreos-vm@.service");
-        let setting = format!("RestartPreventExitStatus={}", super::EXIT_BAD_INSTANCE);
+        let setting = format!("RestartPreventExitStatus={VM_EXIT_NO_RESTART}");
         assert!(unit.lines().any(|line| line == setting), "{setting}");
     }
 }

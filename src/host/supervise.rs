@@ -8,14 +8,19 @@
 //! - The serial log is watched on its way to the journal: at iPXE's
 //!   "Press Ctrl-B" banner, which waits 2 s for a key on every network boot,
 //!   a key is pressed over QMP so the boot goes on at once; and the guest
-//!   kernel's first line marks the boot files loaded (`stagger-sec = "auto"`).
+//!   kernel's first line marks the boot files loaded (`stagger-sec = "auto"`);
+//!   a line that shows the boot failed (Ignition, an emergency shell, no
+//!   bootable device) is kept for `status`, since such a guest sits in its
+//!   shell (or powers off) with QEMU running fine.
 //! - `machinectl poweroff` sends SIGRTMIN+4 to the machine's leader. QEMU
 //!   would die of it (the default action), and systemd would restart it as
 //!   crashed; here it becomes the ACPI power button, over QMP.
 //!
 //! SIGTERM, SIGINT and SIGHUP are passed on to QEMU. When QEMU ends, this
 //! process ends the same way: with its exit status, or by the same signal,
-//! so systemd judges QEMU's end (clean stop, crash to restart) unchanged.
+//! so systemd judges QEMU's end (clean stop, crash to restart) unchanged;
+//! except a guest that powered off after its boot failed, which ends with
+//! the no-restart status: the unit fails, and booting it again cannot help.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -32,6 +37,7 @@ use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::base::names::VM_EXIT_NO_RESTART;
 use crate::host::qmp::Qmp;
 use crate::model::timeouts::{IPXE_BANNER_WAIT, QMP_ANSWER_TIME};
 
@@ -52,15 +58,32 @@ pub struct SerialWatch {
     pub skip_ipxe_banner: bool,
     /// Made when the guest kernel's first line appears.
     pub kernel_started_marker: PathBuf,
+    /// Holds the line that showed this boot failed; removed when a boot begins.
+    pub boot_failure_record: PathBuf,
 }
 
 /// iPXE's banner before it boots; it waits 2 s for Ctrl-B, and any other key
 /// ends the wait. SeaBIOS shows it on the serial port (`-machine graphics=off`).
 const IPXE_BANNER: &[u8] = b"Press Ctrl-B for the iPXE command line";
 /// The first line Linux prints (the console replays its log from the start).
-const KERNEL_FIRST_LINE: &[u8] = b"Linux version ";
+const KERNEL_FIRST_LINE: &str = "Linux version ";
 /// Bytes kept from one read to the next, so a pattern split across reads is found.
 const CARRY: usize = 64;
+/// Serial lines that show a boot failed, and the guest will not come up by
+/// itself: systemd's and dracut's (Flatcar, Fedora CoreOS and the test
+/// guests), and SeaBIOS's when no boot device (the network boot) worked.
+const BOOT_FAILURE_SIGNS: &[&str] = &[
+    "Failed to start Ignition",
+    "Failed to start ignition-",
+    "Ignition failed",
+    "Entering emergency mode",
+    "You are in emergency mode",
+    "Reached target Emergency Mode",
+    "Reached target emergency.target",
+    "No bootable device",
+];
+/// A longer line is cut here before it is kept (a log line, not a dump).
+const MAX_RECORDED_LINE: usize = 300;
 
 /// QEMU's arguments for a serial console on `socket` that also logs every
 /// byte to the file descriptor `log_fd`. One client at a time; output with no
@@ -113,8 +136,12 @@ pub fn run(command: &[OsString], sockets: &VmSockets, watch: SerialWatch) -> any
 
     let status = child.wait().context("waiting for QEMU")?;
     handle.close();
-    let _ = relay.join();
+    let boot_failure = relay.join().ok().flatten();
     let _ = std::io::stdout().flush();
+    if let (Some(line), Some(0)) = (&boot_failure, status.code()) {
+        tracing::error!("the guest powered off after its boot failed: {line}");
+        std::process::exit(VM_EXIT_NO_RESTART);
+    }
     if let Some(signal) = status.signal() {
         // Die of the same signal, so systemd sees what QEMU got.
         signal_hook::low_level::emulate_default_handler(signal)
@@ -124,12 +151,15 @@ pub fn run(command: &[OsString], sockets: &VmSockets, watch: SerialWatch) -> any
 }
 
 /// Copies the serial log to stdout (the journal) until QEMU exits, acting on
-/// what `watch` asks for.
-fn relay_serial_log(mut reader: impl Read, watch: &SerialWatch, qmp: &Path) {
+/// what `watch` asks for. Returns the line that showed the last boot failed.
+fn relay_serial_log(mut reader: impl Read, watch: &SerialWatch, qmp: &Path) -> Option<String> {
     let mut stdout = std::io::stdout().lock();
     let mut buf = [0u8; 8192];
     let mut seen: Vec<u8> = Vec::with_capacity(buf.len() + CARRY);
+    let mut lines = LineSplitter::default();
     let mut kernel_seen = false;
+    let mut boot_failure = None;
+    forget_boot_failure(&watch.boot_failure_record);
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -143,17 +173,80 @@ fn relay_serial_log(mut reader: impl Read, watch: &SerialWatch, qmp: &Path) {
             let qmp = qmp.to_path_buf();
             std::thread::spawn(move || press_key(&qmp));
         }
-        if !kernel_seen && contains(&seen, KERNEL_FIRST_LINE) {
-            kernel_seen = true;
-            if let Err(err) = std::fs::write(&watch.kernel_started_marker, b"") {
-                tracing::warn!(
-                    "cannot make {}: {err}",
-                    watch.kernel_started_marker.display()
-                );
+        for line in lines.push(&buf[..n]) {
+            if line.contains(KERNEL_FIRST_LINE) {
+                // A new boot (after a guest reboot): an earlier failure is past.
+                if boot_failure.take().is_some() {
+                    forget_boot_failure(&watch.boot_failure_record);
+                }
+                if !kernel_seen {
+                    kernel_seen = true;
+                    make_file(&watch.kernel_started_marker, b"");
+                }
+            } else if boot_failure.is_none() && shows_boot_failure(&line) {
+                tracing::error!("boot failed: {line}");
+                make_file(&watch.boot_failure_record, format!("{line}\n").as_bytes());
+                boot_failure = Some(line);
             }
         }
         let keep = seen.len().saturating_sub(CARRY);
         seen.drain(..keep);
+    }
+    boot_failure
+}
+
+fn make_file(path: &Path, contents: &[u8]) {
+    if let Err(err) = std::fs::write(path, contents) {
+        tracing::warn!("cannot write {}: {err}", path.display());
+    }
+}
+
+fn forget_boot_failure(record: &Path) {
+    match std::fs::remove_file(record) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!("cannot remove {}: {err}", record.display())
+        }
+        _ => {}
+    }
+}
+
+fn shows_boot_failure(line: &str) -> bool {
+    BOOT_FAILURE_SIGNS.iter().any(|sign| line.contains(sign))
+}
+
+/// Cuts the serial stream into lines as a reader sees them: terminal escape
+/// sequences (systemd's colours) and carriage returns removed, long lines
+/// cut at MAX_RECORDED_LINE.
+#[derive(Default)]
+struct LineSplitter {
+    line: Vec<u8>,
+    in_escape: bool,
+}
+
+impl LineSplitter {
+    fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut done = Vec::new();
+        for &b in bytes {
+            if self.in_escape {
+                // CSI sequences end with a byte in @..~ after their '['.
+                self.in_escape = !(b.is_ascii_alphabetic() || b == b'~');
+                continue;
+            }
+            match b {
+                0x1b => self.in_escape = true,
+                b'\n' => {
+                    let text = String::from_utf8_lossy(&self.line).trim().to_string();
+                    self.line.clear();
+                    if !text.is_empty() {
+                        done.push(text);
+                    }
+                }
+                b'\r' => {}
+                _ if self.line.len() < MAX_RECORDED_LINE => self.line.push(b),
+                _ => {}
+            }
+        }
+        done
     }
 }
 
@@ -189,6 +282,66 @@ fn acpi_powerdown(qmp_socket: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_lose_colours_and_carriage_returns_and_may_span_reads() {
+        let mut lines = LineSplitter::default();
+        assert!(lines.push(b"[\x1b[0;1;31mFAI").is_empty());
+        assert_eq!(
+            lines.push(b"LED\x1b[0m] Failed to start ignition-fetch.service\r\nnext"),
+            ["[FAILED] Failed to start ignition-fetch.service"]
+        );
+        assert_eq!(lines.push(b"\r\n\r\n"), ["next"]);
+        let long = lines.push(&[b'x'; 5000]);
+        assert!(long.is_empty());
+        assert_eq!(lines.push(b"\n")[0].len(), MAX_RECORDED_LINE);
+    }
+
+    #[test]
+    fn boot_failures_are_told_from_ordinary_lines() {
+        for failed in [
+            "[FAILED] Failed to start ignition-fetch.service - Ignition (fetch).",
+            "[FAILED] Failed to start Ignition (disks).",
+            "[  OK  ] Reached target emergency.target - Emergency Mode.",
+            "Entering emergency mode. Exit the shell to continue.",
+            "No bootable device.  Retrying in 60 seconds.",
+        ] {
+            assert!(shows_boot_failure(failed), "{failed}");
+        }
+        for fine in [
+            "[  OK  ] Finished ignition-fetch.service - Ignition (fetch).",
+            "ignition[501]: GET error: Get \"http://10.77.0.1/config.ign\": dial tcp: connection refused",
+            "Press Ctrl-B for the iPXE command line...",
+            "etcd: failed to reach the peer 10.77.0.12 (retrying)",
+        ] {
+            assert!(!shows_boot_failure(fine), "{fine}");
+        }
+    }
+
+    #[test]
+    fn a_failed_boot_is_kept_until_the_next_boot_begins() {
+        let dir = tempfile::tempdir().unwrap();
+        let watch = SerialWatch {
+            skip_ipxe_banner: false,
+            kernel_started_marker: dir.path().join("kernel-started"),
+            boot_failure_record: dir.path().join("boot-failure"),
+        };
+        let qmp = dir.path().join("qmp.sock");
+        std::fs::write(&watch.boot_failure_record, "an old boot's failure\n").unwrap();
+        let failed = &b"Linux version 6.1\nsomething\n\x1b[1mEntering emergency mode\x1b[0m.\n\
+                        You are in emergency mode.\n"[..];
+        let line = relay_serial_log(failed, &watch, &qmp);
+        assert_eq!(line.as_deref(), Some("Entering emergency mode."));
+        assert_eq!(
+            std::fs::read_to_string(&watch.boot_failure_record).unwrap(),
+            "Entering emergency mode.\n"
+        );
+        assert!(watch.kernel_started_marker.exists());
+
+        let rebooted = &b"Entering emergency mode.\nrebooting\nLinux version 6.1\nfine\n"[..];
+        assert_eq!(relay_serial_log(rebooted, &watch, &qmp), None);
+        assert!(!watch.boot_failure_record.exists());
+    }
 
     #[test]
     fn the_serial_console_logs_to_the_passed_descriptor() {

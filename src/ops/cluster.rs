@@ -1,5 +1,6 @@
 //! Starting and stopping a cluster's VMs through systemd: `up` and `down`.
 
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail};
@@ -12,6 +13,7 @@ use crate::host::systemd::{JobOutcome, Systemd, SystemdBus, UnitState};
 use crate::model::timeouts::{self, AUTO_STAGGER_MAX, VM_START_TIMEOUT};
 use crate::model::{NodeIndex, Stagger};
 use crate::ops::load::load_model;
+use crate::ops::vm::{boot_failure, boot_failure_record};
 
 /// `up SIZE` (ExecStart= of coreos-cluster@SIZE): the config read, then the
 /// cluster's VMs started through systemd as `cluster.stagger-sec` paces them.
@@ -167,41 +169,66 @@ fn start_one_by_one(
         match pace {
             Pace::AllAtOnce => {}
             Pace::Fixed(pause) => std::thread::sleep(pause),
-            Pace::KernelStarted { max } => {
-                if kernel_started(root, node, queued, t + max) {
-                    progress(&format!(
-                        "node {i} loaded its boot files after {:.1} s",
-                        t.elapsed().as_secs_f64()
-                    ));
-                } else {
-                    progress(&format!(
-                        "node {i} did not report its kernel within {} s; starting the next node",
-                        max.as_secs_f64()
-                    ));
+            Pace::KernelStarted { max } => match kernel_started(root, node, queued, t + max) {
+                KernelWait::Started => progress(&format!(
+                    "node {i} loaded its boot files after {:.1} s",
+                    t.elapsed().as_secs_f64()
+                )),
+                KernelWait::BootFailed(line) => {
+                    let running: Vec<u8> = nodes[..=k].iter().map(|n| n.get()).collect();
+                    let running = left_running(&running);
+                    bail!("node {i} ({unit}) failed to boot: {line}; {running}; see journalctl -u {unit}")
                 }
-            }
+                KernelWait::TimedOut => progress(&format!(
+                    "node {i} did not report its kernel within {} s; starting the next node",
+                    max.as_secs_f64()
+                )),
+            },
         }
     }
     Ok(())
 }
 
-/// Waits until the node's VM reports its kernel started, or `deadline`:
-/// whether it did. Only a marker made since the start job was `queued`
+enum KernelWait {
+    Started,
+    /// The boot failed before its kernel (no bootable device): the line.
+    BootFailed(String),
+    TimedOut,
+}
+
+/// Waits until the node's VM reports its kernel started or its boot failed,
+/// or `deadline`. Only a marker made since the start job was `queued`
 /// counts. (The runtime directory goes when the VM stops, so a fresh start
-/// has none; the kernel's file clock may lag by a tick, but the marker comes
-/// seconds after the start.)
-fn kernel_started(root: &Root, node: NodeIndex, queued: SystemTime, deadline: Instant) -> bool {
+/// has none, and vm-exec removes an old failure; the kernel's file clock may
+/// lag by a tick, but the marker comes seconds after the start.)
+fn kernel_started(
+    root: &Root,
+    node: NodeIndex,
+    queued: SystemTime,
+    deadline: Instant,
+) -> KernelWait {
+    let instance = vm_instance(node);
     let marker = root
-        .join(vm_runtime_dir(&vm_instance(node)))
+        .join(vm_runtime_dir(&instance))
         .join(KERNEL_STARTED_MARKER);
+    let failure = boot_failure_record(root, &instance);
+    let made_since_queued = |file: &Path| {
+        std::fs::metadata(file)
+            .and_then(|m| m.modified())
+            .is_ok_and(|made| made >= queued)
+    };
     loop {
-        let made = std::fs::metadata(&marker).and_then(|m| m.modified());
-        if made.is_ok_and(|made| made >= queued) {
-            return true;
+        if made_since_queued(&marker) {
+            return KernelWait::Started;
+        }
+        if made_since_queued(&failure) {
+            if let Some(line) = boot_failure(root, node) {
+                return KernelWait::BootFailed(line);
+            }
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return false;
+            return KernelWait::TimedOut;
         }
         std::thread::sleep(left.min(MARKER_POLL));
     }
@@ -222,16 +249,20 @@ fn not_started(failed: &[(u8, String, JobOutcome)], running: &[u8]) -> anyhow::E
             format!("node {i} ({unit}) did not start: {why}")
         })
         .collect();
-    let running = match running {
-        [] => "no node was started".to_string(),
-        [_] => format!("{} is running and left as it is", node_list(running)),
-        _ => format!("{} are running and left as they are", node_list(running)),
-    };
+    let running = left_running(running);
     let journal: String = failed
         .iter()
         .map(|(_, unit, _)| format!(" -u {unit}"))
         .collect();
     anyhow!("{}; {running}; see journalctl{journal}", why.join("; "))
+}
+
+fn left_running(running: &[u8]) -> String {
+    match running {
+        [] => "no node was started".to_string(),
+        [_] => format!("{} is running and left as it is", node_list(running)),
+        _ => format!("{} are running and left as they are", node_list(running)),
+    }
 }
 
 /// Ascending node numbers as ranges: "node 3", "nodes 1-4", "nodes 1-2, 5".
@@ -357,6 +388,32 @@ mod tests {
             "{lines:?}"
         );
         assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn auto_stops_at_a_node_whose_boot_failed_instead_of_waiting_out_its_bound() {
+        let root = tempfile::tempdir().unwrap();
+        let record = boot_failure_record(&Root::new(root.path()), "01");
+        std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            std::fs::write(record, "No bootable device.\n").unwrap();
+        });
+        let fake = FakeSystemd::default();
+        let pace = Pace::KernelStarted {
+            max: Duration::from_secs(5),
+        };
+        let t = Instant::now();
+        let err = up(&fake, &Root::new(root.path()), 3, pace, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert_eq!(
+            err,
+            "node 1 (coreos-vm@01.service) failed to boot: No bootable device.; \
+                 node 1 is running and left as it is; see journalctl -u coreos-vm@01.service"
+        );
+        assert_eq!(fake.calls.borrow().len(), 1);
     }
 
     #[test]

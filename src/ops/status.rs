@@ -14,6 +14,7 @@ use crate::host::procs::{self, page_size, read_number, QemuProcesses};
 use crate::host::systemd::{Systemd, SystemdBus};
 use crate::model::{Model, NetworkMode, NodeIndex};
 use crate::ops::load::load_model;
+use crate::ops::vm::boot_failure;
 
 /// Bumped on any incompatible change of the JSON below.
 const SCHEMA_VERSION: u32 = 1;
@@ -65,6 +66,9 @@ pub struct NodeStatus {
     pub restarts: u32,
     /// Seconds since the VM's unit last started (None: not running).
     pub uptime_sec: Option<u64>,
+    /// The serial line that showed the node's last boot failed (Ignition, an
+    /// emergency shell, no bootable device); None: it did not, or not yet.
+    pub boot_failure: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -182,6 +186,7 @@ pub fn gather(model: &Model, systemd: &dyn Systemd, root: &Root) -> anyhow::Resu
             ksm_merged_bytes: qemu.ksm_merged,
             restarts: details.n_restarts,
             uptime_sec: uptime_sec(details.active_enter_usec).filter(|_| running),
+            boot_failure: boot_failure(root, node),
         });
     }
     probe_etcd(&mut nodes);
@@ -360,6 +365,7 @@ mod tests {
                 ksm_merged_bytes: None,
                 restarts: 0,
                 uptime_sec: None,
+                boot_failure: None,
             });
         }
         let started = std::time::Instant::now();

@@ -2,7 +2,7 @@
 //! `vm-started` and `vm-register` (ExecStartPost=) and `vm-stop` (ExecStop=).
 
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -13,7 +13,7 @@ use crate::host::procs::{self, QemuProcesses};
 use crate::host::qmp::Qmp;
 use crate::host::{machined, supervise};
 use crate::model::timeouts::QMP_ANSWER_TIME;
-use crate::model::{BootMethod, Model};
+use crate::model::{BootMethod, Model, NodeIndex};
 use crate::ops::load::load_model;
 use crate::render::boot;
 
@@ -45,8 +45,23 @@ pub fn vm_exec(root: &Root, instance: &str, command: Vec<OsString>) -> Result<()
     let watch = supervise::SerialWatch {
         skip_ipxe_banner: model.boot.method.is_network_boot(),
         kernel_started_marker: dir.join(paths::KERNEL_STARTED_MARKER),
+        boot_failure_record: boot_failure_record(root, instance),
     };
     Ok(supervise::run(&command, &sockets, watch)?)
+}
+
+/// Where the VM of `instance` keeps the line that showed its boot failed.
+pub fn boot_failure_record(root: &Root, instance: &str) -> PathBuf {
+    root.join(paths::vm_state_dir(instance))
+        .join(paths::BOOT_FAILURE_RECORD)
+}
+
+/// The serial line that showed the node's last boot failed, if it did
+/// (`vm-exec` keeps it until the next boot begins).
+pub fn boot_failure(root: &Root, node: NodeIndex) -> Option<String> {
+    let line =
+        std::fs::read_to_string(boot_failure_record(root, &names::vm_instance(node))).ok()?;
+    Some(line.trim().to_string()).filter(|l| !l.is_empty())
 }
 
 /// QEMU's `-kernel`, `-initrd` and `-append` for the direct boot method: the

@@ -189,4 +189,40 @@ got=$(etcdctl_on 10.77.0.13 get --print-value-only after-reboot)
 [ "$got" = "back after reboot" ] || fail "get on node 3 after the reboot: '$got'"
 [ "$(tb systemctl is-active coreos-cluster@3.service)" = active ] || fail "cluster unit not active after reboot"
 tb systemctl stop coreos-cluster@3.service
+
+log "scenario 5: a merged config changed after prepare: Ignition refuses it, status shows the node failed"
+since=(--since "@$(date +%s)")
+tb systemctl start coreos-cluster-network.service coreos-cluster-http.service
+tb coreos-cluster prepare 1 >/dev/null
+# Its SHA-512 in the served config.ign no longer holds.
+tb sed -i 's/kept%20as%20written/changed%20after%20prepare/' /srv/coreos-cluster/http/coreos-cluster/merge/1.ign
+tb systemctl start coreos-vm@01.service
+boot_failure() { # the node's boot_failure in status --json
+    python3 -c 'import json,sys; print(json.loads(sys.argv[1])["nodes"][0]["boot_failure"] or "")' \
+        "$(tb coreos-cluster status --json)"
+}
+for _ in $(seq 600); do
+    line=$(boot_failure)
+    [ -n "$line" ] && break
+    sleep 1
+done
+noticed=$(date +%s%6N)
+[ -n "$line" ] || { tb journalctl -u coreos-vm@01 -o cat --no-pager | tail -30 >&2; fail "status never showed node 1's failed boot"; }
+expect "status names Ignition's failed stage" "$line" "Failed to start ignition-"
+journal_has "GET /coreos-cluster/merge/1.ign HTTP/1.1\" 200" -t coreos_cluster_http "${since[@]}" ||
+    fail "the guest did not fetch the changed merge file from our nginx"
+# The serial line's own time against when status showed it (polled each second).
+seen=$(tb journalctl -u coreos-vm@01 -o short-unix --no-pager "${since[@]}" |
+    awk -v l="$line" '{gsub(/\033\[[0-9;]*[a-zA-Z]/, "")} index($0, l) {sub(/\./, "", $1); print $1; exit}')
+[ -n "$seen" ] || fail "the failing line is not in node 1's journal: $line"
+log "status showed \"$line\" $(( (noticed - seen) / 1000 )) ms after the guest printed it (status polled each second)"
+# This guest powers off from its emergency target: the unit fails and is not restarted.
+node_1_failed() { [ "$(tb systemctl is-active coreos-vm@01.service)" = failed ]; }
+wait_for 300 "node 1's unit to fail" node_1_failed
+[ "$(tb systemctl show -p ExecMainStatus --value coreos-vm@01.service)" = 78 ] ||
+    fail "vm-exec's exit status after a failed boot: $(tb systemctl show -p ExecMainStatus --value coreos-vm@01.service)"
+[ "$(tb systemctl show -p NRestarts --value coreos-vm@01.service)" = 0 ] || fail "a failed boot was restarted"
+[ "$(boot_failure)" = "$line" ] || fail "status forgot the failed boot once the VM stopped: '$(boot_failure)'"
+expect "status, text" "$(tb coreos-cluster status)" "boot failed (failed/failed): $line"
+log "node 1: unit failed with status 78, not restarted; status keeps Ignition's line"
 log "PASS"

@@ -83,6 +83,7 @@ boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, s
     expect "$label: status shows QEMU's memory" "$(tb coreos-cluster status)" "rss "
 
     tb test -e /run/coreos-cluster/vm-01/kernel-started || fail "$label: vm-exec did not mark the kernel started"
+    ! tb test -e /var/lib/coreos-cluster/vm-01/boot-failure || fail "$label: an earlier boot's failure is still recorded"
     served=$(tb journalctl -t coreos_cluster_http --no-pager -o cat "${since[@]}")
     case $label in
         ipxe*)
@@ -121,6 +122,24 @@ boot_one() { # LABEL: start coreos-cluster@1, follow the guest, print timings, s
 }
 
 boot_one "ipxe over HTTP"
+
+log "a network boot that finds nothing to boot: status shows the failure, up stops at that node"
+since=(--since "@$(date +%s)")
+tb coreos-cluster prepare 2 >/dev/null
+tb rm /srv/coreos-cluster/http/coreos-cluster/boot.ipxe
+up_started=$(date +%s%3N)
+if up_out=$(tb coreos-cluster up 2 2>&1); then fail "up went on past a node with nothing to boot: $up_out"; fi
+up_ms=$(($(date +%s%3N) - up_started))
+expect "up names the node and SeaBIOS's line" "$up_out" "node 1 (coreos-vm@01.service) failed to boot: No bootable device"
+[ "$(tb systemctl is-active coreos-vm@02.service)" != active ] || fail "up started node 2 after node 1 failed"
+journal_has "GET /coreos-cluster/boot.ipxe HTTP/1.1\" 404" -t coreos_cluster_http "${since[@]}" ||
+    fail "our nginx was not asked for the missing boot script"
+failed=$(tb coreos-cluster status --json)
+python3 -c 'import json,sys; n=json.loads(sys.argv[1])["nodes"][0]; assert n["node"] == 1 and "No bootable device" in (n["boot_failure"] or ""), n' "$failed" ||
+    fail "status --json does not show node 1's failed boot: $failed"
+expect "status shows the failed boot" "$(tb coreos-cluster status)" "boot failed (active/running): No bootable device"
+log "up reported the failed boot after $up_ms ms, without starting node 2: $up_out"
+tb systemctl stop coreos-vm@01.service
 
 log "nginx: each client sees its own address in the cloud-config"
 # Two clients on the bridge, each in a network namespace of its own.
