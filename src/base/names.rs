@@ -35,11 +35,11 @@ pub const VM_TEMPLATE: &str = "coreos-vm@.service";
 pub const CLUSTER_TEMPLATE: &str = "coreos-cluster@.service";
 pub const VM_PATTERN: &str = "coreos-vm@*.service";
 pub const CLUSTER_PATTERN: &str = "coreos-cluster@*.service";
-/// The unit that re-checks the config and fails visibly when it is bad.
 /// `vm-exec`'s exit status when starting again cannot help (a bad instance,
 /// a guest that powered off after its boot failed): the VM unit's
 /// RestartPreventExitStatus=.
 pub const VM_EXIT_NO_RESTART: i32 = 78;
+/// The unit that re-checks the config and fails visibly when it is bad.
 pub const CONFIG_UNIT: &str = "coreos-cluster-config.service";
 pub const HTTP_UNIT: &str = "coreos-cluster-http.service";
 pub const KSM_UNIT: &str = "coreos-cluster-ksm.service";

@@ -31,8 +31,8 @@ fn vm_exec_long_about() -> String {
          Exits with status {VM_EXIT_NO_RESTART} when the instance is not a node number, or \
          when the guest powers off after the serial console showed its boot failed \
          (Ignition failed, an emergency shell, no bootable device), so systemd does not \
-         restart it; the failing line is kept for `coreos-cluster status`. Any other failure (the config, the files `prepare` \
-         writes) exits 1, which Restart=on-failure retries. Otherwise runs the command \
+         restart it; the failing line is kept for `coreos-cluster status`. Any other \
+         failure (the config, the files `prepare` writes) exits 1, which Restart=on-failure retries. Otherwise runs the command \
          with a serial console socket that also logs to the journal, turns SIGRTMIN+4 \
          (machinectl poweroff) into an ACPI powerdown, and exits as QEMU exits."
     )

@@ -13,7 +13,7 @@ use crate::host::systemd::{JobOutcome, Systemd, SystemdBus, UnitState};
 use crate::model::timeouts::{self, AUTO_STAGGER_MAX, VM_START_TIMEOUT};
 use crate::model::{NodeIndex, Stagger};
 use crate::ops::load::load_model;
-use crate::ops::vm::{boot_failure, boot_failure_record};
+use crate::ops::vm::{boot_failure_record, read_boot_failure};
 
 /// `up SIZE` (ExecStart= of coreos-cluster@SIZE): the config read, then the
 /// cluster's VMs started through systemd as `cluster.stagger-sec` paces them.
@@ -222,7 +222,7 @@ fn kernel_started(
             return KernelWait::Started;
         }
         if made_since_queued(&failure) {
-            if let Some(line) = boot_failure(root, node) {
+            if let Some(line) = read_boot_failure(&failure) {
                 return KernelWait::BootFailed(line);
             }
         }

@@ -59,8 +59,12 @@ pub fn boot_failure_record(root: &Root, instance: &str) -> PathBuf {
 /// The serial line that showed the node's last boot failed, if it did
 /// (`vm-exec` keeps it until the next boot begins).
 pub fn boot_failure(root: &Root, node: NodeIndex) -> Option<String> {
-    let line =
-        std::fs::read_to_string(boot_failure_record(root, &names::vm_instance(node))).ok()?;
+    read_boot_failure(&boot_failure_record(root, &names::vm_instance(node)))
+}
+
+/// The line a boot-failure record holds, if it holds one.
+pub fn read_boot_failure(record: &Path) -> Option<String> {
+    let line = std::fs::read_to_string(record).ok()?;
     Some(line.trim().to_string()).filter(|l| !l.is_empty())
 }
 
